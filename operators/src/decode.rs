@@ -1,0 +1,556 @@
+//! JSON event → one typed row, driven by the runtime [`EventSchema`].
+//!
+//! Guarantees: an event either yields a complete, valid row or a [`DecodeError`] naming the
+//! reason and the field; a rejected event never touches a batch. The rules (also in README):
+//! - the payload must be one JSON object (UTF-8, nothing but whitespace after it), non-empty and
+//!   no larger than `max_event_bytes`;
+//! - the id is a non-empty string or an integer; the timestamp an integer of epoch milliseconds;
+//! - `f32`/`f64` features take JSON numbers only (`"21.5"` is a wrong type); an `f32` must fit
+//!   in f32's finite range; `i64` takes integers only; `bool` takes `true`/`false`; `category`
+//!   takes strings;
+//! - a known field given twice is rejected; unknown fields are ignored whatever they hold;
+//! - `NaN`, `Infinity` and numbers beyond f64 (`1e400`) are not JSON and are rejected.
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+use crate::error::ErrorKind;
+use crate::schema::{EventSchema, FeatureType};
+
+/// Why an event was rejected; `as_str` is the machine-readable reason in DLQ headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeReason {
+    EmptyPayload,
+    TooLarge,
+    InvalidJson,
+    NotAnObject,
+    MissingField,
+    NullField,
+    WrongType,
+    OutOfRange,
+    DuplicateField,
+}
+
+impl DecodeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeReason::EmptyPayload => "empty_payload",
+            DecodeReason::TooLarge => "too_large",
+            DecodeReason::InvalidJson => "invalid_json",
+            DecodeReason::NotAnObject => "not_an_object",
+            DecodeReason::MissingField => "missing_field",
+            DecodeReason::NullField => "null_field",
+            DecodeReason::WrongType => "wrong_type",
+            DecodeReason::OutOfRange => "out_of_range",
+            DecodeReason::DuplicateField => "duplicate_field",
+        }
+    }
+}
+
+/// A rejected event: the reason, the field when one is to blame, and a human-readable detail.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{}: {detail}", reason.as_str(), field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
+pub struct DecodeError {
+    pub reason: DecodeReason,
+    pub field: Option<String>,
+    pub detail: String,
+}
+
+impl DecodeError {
+    fn new(reason: DecodeReason, field: Option<&str>, detail: impl Into<String>) -> Self {
+        DecodeError {
+            reason,
+            field: field.map(str::to_string),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::BadData
+    }
+}
+
+/// Whether a slot of the row was seen, and with what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    Missing,
+    Null,
+    Present,
+}
+
+/// One feature value of the row being decoded; only the member matching the type is meaningful.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub state: SlotState,
+    pub number: f64,
+    pub integer: i64,
+    pub boolean: bool,
+    pub text: String,
+}
+
+/// The row the decoder fills; reused across events so decoding allocates nothing per event
+/// beyond category strings that grow past their previous capacity.
+#[derive(Debug, Clone)]
+pub struct DecodedRow {
+    pub id: String,
+    id_seen: bool,
+    pub timestamp_ms: Option<i64>,
+    pub slots: Vec<Slot>,
+}
+
+/// Which part of the row a JSON key fills.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Id,
+    Timestamp,
+    Feature(usize, FeatureType),
+}
+
+/// Decodes events for one schema.
+pub struct EventDecoder {
+    targets: HashMap<Box<str>, Target>,
+    feature_names: Vec<String>,
+    required: Vec<bool>,
+    id_field: String,
+    timestamp_field: String,
+    timestamp_required: bool,
+    max_event_bytes: usize,
+    row: DecodedRow,
+}
+
+impl EventDecoder {
+    pub fn new(schema: &EventSchema, max_event_bytes: usize) -> Self {
+        let mut targets = HashMap::new();
+        targets.insert(schema.id_field.clone().into_boxed_str(), Target::Id);
+        targets.insert(
+            schema.timestamp_field.clone().into_boxed_str(),
+            Target::Timestamp,
+        );
+        for (i, f) in schema.features.iter().enumerate() {
+            targets.insert(f.name.clone().into_boxed_str(), Target::Feature(i, f.kind));
+        }
+        let empty = Slot {
+            state: SlotState::Missing,
+            number: 0.0,
+            integer: 0,
+            boolean: false,
+            text: String::new(),
+        };
+        EventDecoder {
+            targets,
+            feature_names: schema.features.iter().map(|f| f.name.clone()).collect(),
+            required: schema.features.iter().map(|f| f.required).collect(),
+            id_field: schema.id_field.clone(),
+            timestamp_field: schema.timestamp_field.clone(),
+            timestamp_required: schema.timestamp_required,
+            max_event_bytes,
+            row: DecodedRow {
+                id: String::new(),
+                id_seen: false,
+                timestamp_ms: None,
+                slots: vec![empty; schema.features.len()],
+            },
+        }
+    }
+
+    /// Decodes one event. `fallback_timestamp_ms` (the Kafka record's timestamp) is used when the
+    /// event has none and the schema allows that.
+    pub fn decode(
+        &mut self,
+        payload: &[u8],
+        fallback_timestamp_ms: Option<i64>,
+    ) -> Result<&DecodedRow, DecodeError> {
+        if payload.len() > self.max_event_bytes {
+            return Err(DecodeError::new(
+                DecodeReason::TooLarge,
+                None,
+                format!(
+                    "payload of {} bytes exceeds the limit of {} bytes",
+                    payload.len(),
+                    self.max_event_bytes
+                ),
+            ));
+        }
+        if payload.iter().all(u8::is_ascii_whitespace) {
+            return Err(DecodeError::new(
+                DecodeReason::EmptyPayload,
+                None,
+                "payload is empty",
+            ));
+        }
+        self.reset();
+        let mut failure = None;
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let seed = EventSeed {
+            targets: &self.targets,
+            names: FieldNames {
+                id: &self.id_field,
+                timestamp: &self.timestamp_field,
+                features: &self.feature_names,
+            },
+            row: &mut self.row,
+            failure: &mut failure,
+        };
+        let parsed = seed.deserialize(&mut de).and_then(|()| de.end());
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        if let Err(e) = parsed {
+            let reason = match e.classify() {
+                serde_json::error::Category::Data => DecodeReason::NotAnObject,
+                _ => DecodeReason::InvalidJson,
+            };
+            return Err(DecodeError::new(reason, None, e.to_string()));
+        }
+        self.validate(fallback_timestamp_ms)?;
+        Ok(&self.row)
+    }
+
+    fn reset(&mut self) {
+        self.row.id.clear();
+        self.row.id_seen = false;
+        self.row.timestamp_ms = None;
+        for slot in &mut self.row.slots {
+            slot.state = SlotState::Missing;
+        }
+    }
+
+    fn validate(&mut self, fallback_timestamp_ms: Option<i64>) -> Result<(), DecodeError> {
+        if !self.row.id_seen || self.row.id.is_empty() {
+            return Err(DecodeError::new(
+                DecodeReason::MissingField,
+                Some(&self.id_field),
+                "the event id is missing or empty",
+            ));
+        }
+        if self.row.timestamp_ms.is_none() {
+            if self.timestamp_required || fallback_timestamp_ms.is_none() {
+                return Err(DecodeError::new(
+                    DecodeReason::MissingField,
+                    Some(&self.timestamp_field),
+                    "the event timestamp is missing",
+                ));
+            }
+            self.row.timestamp_ms = fallback_timestamp_ms;
+        }
+        for (i, slot) in self.row.slots.iter().enumerate() {
+            if self.required[i] && slot.state != SlotState::Present {
+                let (reason, what) = match slot.state {
+                    SlotState::Null => (DecodeReason::NullField, "is null"),
+                    _ => (DecodeReason::MissingField, "is missing"),
+                };
+                return Err(DecodeError::new(
+                    reason,
+                    Some(&self.feature_names[i]),
+                    format!("required feature {what}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Visits the top-level object, routing each known key into the row.
+struct EventSeed<'a> {
+    targets: &'a HashMap<Box<str>, Target>,
+    names: FieldNames<'a>,
+    row: &'a mut DecodedRow,
+    failure: &'a mut Option<DecodeError>,
+}
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(target) = map.next_key_seed(KeySeed(self.targets))? {
+            let outcome = match target {
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                Some(Target::Id) if self.row.id_seen => Err(duplicate(self.names.id)),
+                Some(Target::Id) => {
+                    self.row.id_seen = true;
+                    map.next_value_seed(ValueSeed {
+                        kind: ValueKind::Id,
+                        out: ValueOut::Id(&mut self.row.id),
+                    })?
+                }
+                Some(Target::Timestamp) if self.row.timestamp_ms.is_some() => {
+                    Err(duplicate(self.names.timestamp))
+                }
+                Some(Target::Timestamp) => {
+                    let mut ts = 0i64;
+                    let r = map.next_value_seed(ValueSeed {
+                        kind: ValueKind::Timestamp,
+                        out: ValueOut::Integer(&mut ts),
+                    })?;
+                    if r.is_ok() {
+                        self.row.timestamp_ms = Some(ts);
+                    }
+                    r
+                }
+                Some(Target::Feature(i, kind)) => {
+                    let slot = &mut self.row.slots[i];
+                    if slot.state != SlotState::Missing {
+                        Err(duplicate(&self.names.features[i]))
+                    } else {
+                        let r = map.next_value_seed(ValueSeed {
+                            kind: ValueKind::Feature(kind),
+                            out: ValueOut::Slot(slot),
+                        })?;
+                        r.map_err(|mut e| {
+                            e.field = Some(self.names.features[i].clone());
+                            e
+                        })
+                    }
+                }
+            };
+            if let Err(mut e) = outcome {
+                if e.field.is_none() {
+                    e.field = Some(self.names.of(target));
+                }
+                *self.failure = Some(e);
+                return Err(de::Error::custom("event rejected"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn duplicate(field: &str) -> DecodeError {
+    DecodeError::new(
+        DecodeReason::DuplicateField,
+        Some(field),
+        "field appears more than once",
+    )
+}
+
+/// The schema's field names, for error messages.
+#[derive(Clone, Copy)]
+struct FieldNames<'a> {
+    id: &'a str,
+    timestamp: &'a str,
+    features: &'a [String],
+}
+
+impl FieldNames<'_> {
+    fn of(&self, target: Option<Target>) -> String {
+        match target {
+            Some(Target::Id) => self.id.to_string(),
+            Some(Target::Timestamp) => self.timestamp.to_string(),
+            Some(Target::Feature(i, _)) => self.features[i].clone(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Maps an object key to its target without allocating for unescaped keys.
+struct KeySeed<'a>(&'a HashMap<Box<str>, Target>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<Target>;
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<Target>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.get(key).copied())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ValueKind {
+    Id,
+    Timestamp,
+    Feature(FeatureType),
+}
+
+enum ValueOut<'a> {
+    Id(&'a mut String),
+    Integer(&'a mut i64),
+    Slot(&'a mut Slot),
+}
+
+/// Reads one value of the expected kind; a value of the wrong type becomes an inner `Err`
+/// (a clean rejection) while JSON syntax errors stay outer errors.
+struct ValueSeed<'a> {
+    kind: ValueKind,
+    out: ValueOut<'a>,
+}
+
+type Checked = Result<(), DecodeError>;
+
+fn wrong_type(expected: &str, got: &str) -> Checked {
+    Err(DecodeError::new(
+        DecodeReason::WrongType,
+        None,
+        format!("expected {expected}, got {got}"),
+    ))
+}
+
+impl ValueSeed<'_> {
+    fn expected(&self) -> &'static str {
+        match self.kind {
+            ValueKind::Id => "a string or an integer",
+            ValueKind::Timestamp => "integer epoch milliseconds",
+            ValueKind::Feature(FeatureType::F32 | FeatureType::F64) => "a number",
+            ValueKind::Feature(FeatureType::I64) => "an integer",
+            ValueKind::Feature(FeatureType::Bool) => "true or false",
+            ValueKind::Feature(FeatureType::Category) => "a string",
+        }
+    }
+
+    fn number(self, x: f64, got: &str) -> Checked {
+        let ValueKind::Feature(kind @ (FeatureType::F32 | FeatureType::F64)) = self.kind else {
+            return wrong_type(self.expected(), got);
+        };
+        if kind == FeatureType::F32 && x.abs() > f32::MAX as f64 {
+            return Err(DecodeError::new(
+                DecodeReason::OutOfRange,
+                None,
+                format!("{x} does not fit in f32"),
+            ));
+        }
+        if let ValueOut::Slot(slot) = self.out {
+            slot.number = x;
+            slot.state = SlotState::Present;
+        }
+        Ok(())
+    }
+
+    fn integer(self, x: i64) -> Checked {
+        match (self.kind, self.out) {
+            (ValueKind::Id, ValueOut::Id(id)) => {
+                id.push_str(itoa::Buffer::new().format(x));
+                Ok(())
+            }
+            (ValueKind::Timestamp, ValueOut::Integer(out)) => {
+                *out = x;
+                Ok(())
+            }
+            (ValueKind::Feature(FeatureType::I64), ValueOut::Slot(slot)) => {
+                slot.integer = x;
+                slot.state = SlotState::Present;
+                Ok(())
+            }
+            (kind @ ValueKind::Feature(FeatureType::F32 | FeatureType::F64), out) => {
+                ValueSeed { kind, out }.number(x as f64, "an integer")
+            }
+            (kind, out) => wrong_type(ValueSeed { kind, out }.expected(), "an integer"),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Checked;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Checked;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(ValueSeed::expected(self))
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Checked, E> {
+        Ok(self.number(x, "a fractional number"))
+    }
+    fn visit_i64<E: de::Error>(self, x: i64) -> Result<Checked, E> {
+        Ok(self.integer(x))
+    }
+    fn visit_u64<E: de::Error>(self, x: u64) -> Result<Checked, E> {
+        Ok(match i64::try_from(x) {
+            Ok(x) => self.integer(x),
+            Err(_)
+                if matches!(
+                    self.kind,
+                    ValueKind::Feature(FeatureType::F32 | FeatureType::F64)
+                ) =>
+            {
+                self.number(x as f64, "an integer")
+            }
+            Err(_) => Err(DecodeError::new(
+                DecodeReason::OutOfRange,
+                None,
+                format!("{x} does not fit in i64"),
+            )),
+        })
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Checked, E> {
+        Ok(match (self.kind, self.out) {
+            (ValueKind::Feature(FeatureType::Bool), ValueOut::Slot(slot)) => {
+                slot.boolean = b;
+                slot.state = SlotState::Present;
+                Ok(())
+            }
+            (kind, out) => wrong_type(ValueSeed { kind, out }.expected(), "a boolean"),
+        })
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Checked, E> {
+        Ok(match (self.kind, self.out) {
+            (ValueKind::Id, ValueOut::Id(id)) => {
+                id.push_str(s);
+                Ok(())
+            }
+            (ValueKind::Feature(FeatureType::Category), ValueOut::Slot(slot)) => {
+                slot.text.clear();
+                slot.text.push_str(s);
+                slot.state = SlotState::Present;
+                Ok(())
+            }
+            (kind, out) => wrong_type(ValueSeed { kind, out }.expected(), "a string"),
+        })
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(match (self.kind, self.out) {
+            (ValueKind::Feature(_), ValueOut::Slot(slot)) => {
+                slot.state = SlotState::Null;
+                Ok(())
+            }
+            (ValueKind::Id, _) => Err(DecodeError::new(
+                DecodeReason::NullField,
+                None,
+                "the event id is null",
+            )),
+            _ => Err(DecodeError::new(
+                DecodeReason::NullField,
+                None,
+                "the event timestamp is null",
+            )),
+        })
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(wrong_type(self.expected(), "an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(wrong_type(self.expected(), "an object"))
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;
