@@ -8,7 +8,7 @@
 //! crate owns those and calls into this one.
 pub mod batch;
 pub mod decode;
-// pub mod drift; (wired in once the drift helper finishes)
+pub mod drift;
 pub mod encode;
 pub mod error;
 pub mod infer;

@@ -1,0 +1,81 @@
+//! The command line: one subcommand per job.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "driftline",
+    version,
+    about = "Streaming inference with drift detection: Kafka in, ONNX Runtime, Kafka out"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline until SIGINT/SIGTERM, then drain, flush, commit and exit 0.
+    Run(ConfigArg),
+    /// Check config, model and schema together; print every problem; exit 1 if any.
+    Validate(ConfigArg),
+    /// Produce simulated IoT sensor events to a topic.
+    Gen(GenArgs),
+    /// The demo: embedded broker, demo model, live event feed, summary.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// TOML file layered over the built-in defaults (configs/default.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    #[arg(long, default_value = "sensor-events")]
+    pub topic: String,
+    #[arg(long, default_value_t = 100_000)]
+    pub count: u64,
+    /// Events per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 500)]
+    pub devices: u32,
+    /// From this event index on, shift one sensor's mean (injected drift).
+    #[arg(long)]
+    pub drift_after: Option<u64>,
+    #[arg(long, default_value = "temperature")]
+    pub drift_sensor: String,
+    /// Size of the drift in the sensor's standard deviations.
+    #[arg(long, default_value_t = 1.0)]
+    pub drift_shift_std: f64,
+    /// Every Nth event is malformed (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub malformed_every: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "configs/demo.toml")]
+    pub config: PathBuf,
+    /// Use this broker instead of the embedded one (tansu, or any Kafka).
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    #[arg(long, default_value_t = 500)]
+    pub malformed_every: u64,
+    #[arg(long)]
+    pub drift_after: Option<u64>,
+}

@@ -1,0 +1,297 @@
+//! Settings: the embedded `configs/default.toml`, then the user's file, then
+//! `DRIFTLINE__SECTION__KEY` environment variables. Every section denies unknown keys, so a typo
+//! is an error that names the key, not a silently ignored setting.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use driftline_operators::infer::{InputBinding, Provider};
+use driftline_operators::schema::EventSchema;
+use serde::{Deserialize, Serialize};
+
+/// The defaults, compiled in so the binary runs without any file beside it.
+pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
+const ENV_PREFIX: &str = "DRIFTLINE";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub schema: EventSchema,
+    pub batch: BatchSettings,
+    pub model: ModelSettings,
+    pub runtime: RuntimeSettings,
+    pub pipeline: PipelineSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub input_topics: Vec<String>,
+    pub output_topic: String,
+    pub dlq_topic: String,
+    pub auto_offset_reset: String,
+    /// librdkafka properties for both clients.
+    pub common: BTreeMap<String, String>,
+    pub consumer: BTreeMap<String, String>,
+    pub producer: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    pub max_rows: usize,
+    pub linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub inputs: Vec<InputBindingSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputBindingSettings {
+    pub input: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    pub onnxruntime_library: String,
+    pub execution_provider: ExecutionProvider,
+    pub cuda_device_id: i32,
+    pub cuda_require: bool,
+    pub intra_threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    pub channel_capacity: usize,
+    pub max_event_bytes: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (tests use this).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env: config::Map<String, String> = env.into_iter().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("kafka.input_topics")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.normalise_property_names();
+        let problems = settings.problems();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Environment variables cannot hold dots, so `SASL_PASSWORD` means `sasl.password`.
+    fn normalise_property_names(&mut self) {
+        for map in [
+            &mut self.kafka.common,
+            &mut self.kafka.consumer,
+            &mut self.kafka.producer,
+        ] {
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(k, v)| (k.replace('_', "."), v))
+                .collect();
+        }
+    }
+
+    /// Cross-field rules; each broken one is a line.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = self.schema.problems();
+        if self.kafka.input_topics.is_empty() {
+            p.push("kafka.input_topics is empty".into());
+        }
+        for (key, topic) in [
+            ("output_topic", &self.kafka.output_topic),
+            ("dlq_topic", &self.kafka.dlq_topic),
+        ] {
+            if topic.is_empty() {
+                p.push(format!("kafka.{key} is empty"));
+            } else if self.kafka.input_topics.contains(topic) {
+                p.push(format!("kafka.{key} `{topic}` is also an input topic: the pipeline would read its own output"));
+            }
+        }
+        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
+            p.push(format!(
+                "kafka.auto_offset_reset must be \"earliest\" or \"latest\", not {:?}",
+                self.kafka.auto_offset_reset
+            ));
+        }
+        for (key, map) in [
+            ("consumer", &self.kafka.consumer),
+            ("common", &self.kafka.common),
+        ] {
+            for managed in [
+                "enable.auto.offset.store",
+                "enable.auto.commit",
+                "group.id",
+                "bootstrap.servers",
+            ] {
+                if map.contains_key(managed) {
+                    p.push(format!("kafka.{key} sets `{managed}`, which driftline manages (at-least-once depends on it)"));
+                }
+            }
+        }
+        if self.batch.max_rows == 0 {
+            p.push("batch.max_rows must be at least 1".into());
+        }
+        if self.pipeline.channel_capacity == 0 {
+            p.push("pipeline.channel_capacity must be at least 1".into());
+        }
+        if self.pipeline.max_event_bytes == 0 {
+            p.push("pipeline.max_event_bytes must be at least 1".into());
+        }
+        if self.model.name.is_empty() {
+            p.push("model.name is empty".into());
+        }
+        p
+    }
+
+    pub fn provider(&self) -> Provider {
+        match self.runtime.execution_provider {
+            ExecutionProvider::Cpu => Provider::Cpu,
+            ExecutionProvider::Cuda => Provider::Cuda {
+                device_id: self.runtime.cuda_device_id,
+                require: self.runtime.cuda_require,
+            },
+        }
+    }
+
+    pub fn input_bindings(&self) -> Vec<InputBinding> {
+        self.model
+            .inputs
+            .iter()
+            .map(|b| InputBinding {
+                input: b.input.clone(),
+                features: b.features.clone(),
+            })
+            .collect()
+    }
+
+    /// The ONNX Runtime library: the setting, else `ORT_DYLIB_PATH`, else the one in `.venv`.
+    pub fn onnxruntime_library(&self) -> PathBuf {
+        if !self.runtime.onnxruntime_library.is_empty() {
+            return PathBuf::from(&self.runtime.onnxruntime_library);
+        }
+        std::env::var_os("ORT_DYLIB_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(
+                    ".venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1",
+                )
+            })
+    }
+
+    /// The settings as TOML with secrets replaced, safe to print or log.
+    pub fn redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        for map in [
+            &mut copy.kafka.common,
+            &mut copy.kafka.consumer,
+            &mut copy.kafka.producer,
+        ] {
+            for (k, v) in map.iter_mut() {
+                if is_secret(k) {
+                    *v = "<redacted>".into();
+                }
+            }
+        }
+        toml_text(&copy)
+    }
+}
+
+/// Whether a librdkafka property holds a secret that must never be printed.
+pub fn is_secret(property: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl.keystore",
+        "ssl.certificate.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|s| property.contains(s))
+}
+
+fn toml_text(settings: &Settings) -> String {
+    // serde_json is already a dependency; TOML output would need another crate for one command.
+    serde_json::to_string_pretty(settings)
+        .unwrap_or_else(|e| format!("<cannot print settings: {e}>"))
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,95 @@
+use super::*;
+use std::io::Write;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    f
+}
+
+const FEATURES: &str = "[schema]\nfeatures = [{ name = \"t\", type = \"f32\" }]\n";
+
+#[test]
+fn defaults_then_file_then_environment() {
+    let f = file(&format!(
+        "{FEATURES}[batch]\nmax_rows = 64\n[kafka]\ngroup_id = \"from-file\"\n"
+    ));
+    let env = vec![
+        (
+            "DRIFTLINE__KAFKA__GROUP_ID".to_string(),
+            "from-env".to_string(),
+        ),
+        (
+            "DRIFTLINE__KAFKA__INPUT_TOPICS".to_string(),
+            "a,b".to_string(),
+        ),
+        (
+            "DRIFTLINE__KAFKA__COMMON__SASL_PASSWORD".to_string(),
+            "hunter2".to_string(),
+        ),
+        ("UNRELATED".to_string(), "x".to_string()),
+    ];
+    let s = Settings::load_with_env(Some(f.path()), env).expect("loads");
+    assert_eq!(s.batch.max_rows, 64, "file overrides default");
+    assert_eq!(s.batch.linger_ms, 5, "default kept");
+    assert_eq!(s.kafka.group_id, "from-env", "environment overrides file");
+    assert_eq!(s.kafka.input_topics, vec!["a", "b"]);
+    assert_eq!(
+        s.kafka.common.get("sasl.password").map(String::as_str),
+        Some("hunter2")
+    );
+    assert_eq!(
+        s.kafka
+            .consumer
+            .get("fetch.wait.max.ms")
+            .map(String::as_str),
+        Some("100"),
+        "dotted keys survive"
+    );
+    let printed = s.redacted_toml();
+    assert!(
+        !printed.contains("hunter2") && printed.contains("<redacted>"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_that_name_the_key() {
+    let f = file(&format!("{FEATURES}[batch]\nmax_rowz = 64\n"));
+    let err = Settings::load_with_env(Some(f.path()), Vec::new()).expect_err("unknown key");
+    assert!(err.to_string().contains("max_rowz"), "{err}");
+    let err = Settings::load_with_env(None, vec![("DRIFTLINE__BATCH__NOPE".into(), "1".into())])
+        .expect_err("unknown env key");
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn cross_field_problems_are_listed() {
+    let f = file("[schema]\nfeatures = []\n[kafka]\noutput_topic = \"events\"\n[kafka.consumer]\n\"enable.auto.offset.store\" = \"true\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Vec::new()).expect_err("invalid");
+    let text = err.to_string();
+    for needle in [
+        "features is empty",
+        "also an input topic",
+        "enable.auto.offset.store",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+}
+
+#[test]
+fn shipped_configs_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    for entry in std::fs::read_dir(&root).expect("configs/") {
+        let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n != "default.toml")
+            && path.extension().is_some_and(|e| e == "toml")
+        {
+            Settings::load_with_env(Some(&path), Vec::new())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+}

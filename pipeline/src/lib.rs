@@ -1,0 +1,20 @@
+//! driftline: streaming inference with drift detection.
+//!
+//! Follow the data from [`config`] (what to read, which model) through [`topology`], which wires
+//! [`source`] → decode → batch → infer → encode → [`sink`], with [`offsets`] deciding what may
+//! be committed. The operators themselves live in the `driftline-operators` crate.
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod embedded_broker;
+pub mod gen;
+pub mod metrics;
+pub mod offsets;
+pub mod sink;
+pub mod source;
+pub mod telemetry;
+pub mod topology;
+pub mod validate;
+
+pub use config::Settings;
+pub use topology::Pipeline;

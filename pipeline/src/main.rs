@@ -1,0 +1,111 @@
+//! The `driftline` binary: parses the command line and hands over to the library.
+use std::process::ExitCode;
+
+use clap::Parser;
+use driftline::cli::{Cli, Command};
+use driftline::{demo, gen, telemetry, validate, Pipeline, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => return validate_command(args.config.as_deref()),
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(args.config.as_deref()))),
+        Command::Gen(args) => gen_command(args),
+        Command::Demo(args) => runtime().and_then(|rt| {
+            rt.block_on(demo::run(demo::DemoOptions {
+                config: args.config,
+                bootstrap: args.bootstrap,
+                events: args.events,
+                rate: args.rate,
+                partitions: args.partitions,
+                malformed_every: args.malformed_every,
+                drift_after: args.drift_after,
+            }))
+            .map(|_| ())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn run(config: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    telemetry::init(&settings.log);
+    let pipeline = Pipeline::build(settings)?;
+    let summary = pipeline.run(shutdown_signal()).await?;
+    tracing::info!(?summary, "stopped");
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: draining"),
+                _ = int.recv() => tracing::info!("SIGINT: draining"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; waiting for Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
+    let v = validate::validate(config);
+    if v.problems.is_empty() {
+        let s = v.settings.as_ref();
+        println!(
+            "ok: config, model {} and schema ({} features) agree; execution provider {}",
+            s.map_or("?".into(), |s| s.model.path.display().to_string()),
+            s.map_or(0, |s| s.schema.features.len()),
+            v.provider.unwrap_or("?")
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} problem(s):", v.problems.len());
+        for p in &v.problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn gen_command(args: driftline::cli::GenArgs) -> anyhow::Result<()> {
+    let options = gen::GenOptions {
+        count: args.count,
+        rate: args.rate,
+        devices: args.devices,
+        drift_after: args.drift_after,
+        drift_sensor: args.drift_sensor,
+        drift_shift_std: args.drift_shift_std,
+        malformed_every: args.malformed_every,
+        seed: args.seed,
+        ..gen::GenOptions::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let report = gen::produce(&args.bootstrap, &args.topic, options, &stop)?;
+    println!(
+        "produced {} events ({} malformed) to {}",
+        report.produced, report.malformed, args.topic
+    );
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The Kafka sink: one producer for predictions and dead letters. Its delivery callback is where
+//! at-least-once is decided: an acknowledged output acknowledges its input offset in the
+//! [`OffsetTracker`]; a failed one stops the pipeline before anything past it is committed.
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::config::Settings;
+use crate::metrics::PipelineMetrics;
+use crate::offsets::OffsetTracker;
+
+/// Header names on every output.
+pub const HEADER_SOURCE_TOPIC: &str = "driftline.source.topic";
+pub const HEADER_SOURCE_PARTITION: &str = "driftline.source.partition";
+pub const HEADER_SOURCE_OFFSET: &str = "driftline.source.offset";
+/// Headers on dead letters.
+pub const HEADER_ERROR_REASON: &str = "driftline.error.reason";
+pub const HEADER_ERROR_FIELD: &str = "driftline.error.field";
+pub const HEADER_ERROR_DETAIL: &str = "driftline.error.detail";
+
+pub type SinkProducer = ThreadedProducer<SinkContext>;
+
+/// Which input an output belongs to, carried through librdkafka to the delivery callback.
+pub struct Delivery {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub kafka_timestamp_ms: i64,
+    pub dead_letter: bool,
+}
+
+pub struct SinkContext {
+    tracker: Arc<OffsetTracker>,
+    metrics: Arc<PipelineMetrics>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = Box<Delivery>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, d: Box<Delivery>) {
+        match result {
+            Ok(_) => {
+                let counter = if d.dead_letter {
+                    &self.metrics.dead_letters_out
+                } else {
+                    &self.metrics.predictions_out
+                };
+                PipelineMetrics::add(counter, 1);
+                let latency_ms = now_ms().saturating_sub(d.kafka_timestamp_ms).max(0);
+                self.metrics.end_to_end.record_us(latency_ms as u64 * 1000);
+                self.tracker.acknowledge(&d.topic, d.partition, d.offset);
+            }
+            Err((e, _)) => {
+                PipelineMetrics::add(&self.metrics.delivery_failures, 1);
+                tracing::error!(error = %e, topic = %d.topic, partition = d.partition, offset = d.offset, "output not delivered; stopping without committing it");
+                self.tracker.fail();
+            }
+        }
+    }
+}
+
+pub fn create_producer(
+    settings: &Settings,
+    tracker: Arc<OffsetTracker>,
+    metrics: Arc<PipelineMetrics>,
+) -> KafkaResult<Arc<SinkProducer>> {
+    let k = &settings.kafka;
+    let mut config = ClientConfig::new();
+    for (key, value) in k.common.iter().chain(&k.producer) {
+        config.set(key, value);
+    }
+    config.set("bootstrap.servers", &k.bootstrap_servers);
+    Ok(Arc::new(
+        config.create_with_context(SinkContext { tracker, metrics })?,
+    ))
+}
+
+/// Source-position headers for an output of `d`.
+pub fn source_headers(headers: OwnedHeaders, d: &Delivery) -> OwnedHeaders {
+    headers
+        .insert(Header {
+            key: HEADER_SOURCE_TOPIC,
+            value: Some(d.topic.as_bytes()),
+        })
+        .insert(Header {
+            key: HEADER_SOURCE_PARTITION,
+            value: Some(itoa::Buffer::new().format(d.partition).as_bytes()),
+        })
+        .insert(Header {
+            key: HEADER_SOURCE_OFFSET,
+            value: Some(itoa::Buffer::new().format(d.offset).as_bytes()),
+        })
+}
+
+/// The original headers of a dead-lettered event, followed by the reason it was rejected.
+pub fn dead_letter_headers(
+    original: Option<&impl Headers>,
+    reason: &str,
+    field: Option<&str>,
+    detail: &str,
+    d: &Delivery,
+) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = original {
+        for h in original.iter() {
+            headers = headers.insert(Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+    }
+    headers = headers
+        .insert(Header {
+            key: HEADER_ERROR_REASON,
+            value: Some(reason),
+        })
+        .insert(Header {
+            key: HEADER_ERROR_DETAIL,
+            value: Some(detail),
+        });
+    if let Some(field) = field {
+        headers = headers.insert(Header {
+            key: HEADER_ERROR_FIELD,
+            value: Some(field),
+        });
+    }
+    source_headers(headers, d)
+}
+
+/// What to do with a record the producer refused.
+pub enum SendRefusal<'a> {
+    /// The local queue is full: wait for deliveries to drain it and retry the same record.
+    QueueFull(BaseRecord<'a, [u8], [u8], Box<Delivery>>),
+    Fatal(KafkaError),
+}
+
+/// Enqueues a record; the caller decides how to wait when the queue is full.
+pub fn try_send<'a>(
+    producer: &SinkProducer,
+    record: BaseRecord<'a, [u8], [u8], Box<Delivery>>,
+) -> Result<(), SendRefusal<'a>> {
+    match producer.send(record) {
+        Ok(()) => Ok(()),
+        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+            Err(SendRefusal::QueueFull(record))
+        }
+        Err((e, _)) => Err(SendRefusal::Fatal(e)),
+    }
+}
+
+/// Pause before retrying a full queue: long enough for librdkafka to deliver a few batches.
+pub const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(2);
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
