@@ -1,0 +1,475 @@
+//! Shared pieces of the integration tests: a real tansu broker process (started on a free
+//! loopback port in a temp dir, killed by PID when dropped), the `driftline` binary as a child
+//! process, and plain rdkafka clients to feed topics and read them back.
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// The `driftline` binary built beside this test executable (`make test` builds it first).
+pub fn driftline_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("driftline");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p driftline` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// The Python in `.venv` (onnxruntime, confluent-kafka), installed by `make`.
+pub fn venv_python() -> PathBuf {
+    let p = repo_root().join(".venv/bin/python");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make test`, which creates it",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A tansu broker process with the sqlite engine, stopped by PID on drop.
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let bin = std::env::var_os("TANSU_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/driftline/tools/bin/tansu")
+            });
+        assert!(
+            bin.is_file(),
+            "tansu not found at {} (make test installs it; or set TANSU_BIN)",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            // tansu resolves the sqlite path against its working directory.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let bootstrap = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&bootstrap).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not start listening on {bootstrap}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        add_header_index(&dir.path().join("tansu.db"));
+        Tansu {
+            child,
+            bootstrap,
+            _dir: dir,
+        }
+    }
+}
+
+/// tansu 0.6's sqlite schema has no index on `header (topition, offset_id)`, so once a topic
+/// holds records with headers every fetch scans all headers (20k records with 3 headers each
+/// took 40 s to read back, measured 2026-11-25). Adding the index makes it 0.8 s.
+/// Uses python3's sqlite3 module (a fresh machine has python3) rather than a C build in Rust.
+fn add_header_index(db: &Path) {
+    let script = "import sqlite3, sys, time\n\
+        for _ in range(100):\n\
+        \x20   try:\n\
+        \x20       c = sqlite3.connect(sys.argv[1], timeout=10)\n\
+        \x20       c.execute('create index if not exists header_topition_offset on header (topition, offset_id)')\n\
+        \x20       c.commit(); sys.exit(0)\n\
+        \x20   except sqlite3.OperationalError:\n\
+        \x20       time.sleep(0.05)\n\
+        sys.exit('tansu schema never appeared')\n";
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(db)
+        .status()
+        .expect("python3");
+    assert!(
+        status.success(),
+        "could not add the header index to {}",
+        db.display()
+    );
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates topics through the admin API (tansu supports it; the mock broker does not).
+pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin
+        .create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .expect("create topics")
+    {
+        r.expect("topic created");
+    }
+}
+
+/// Produces every `(key, payload)` and waits for all to be acknowledged.
+pub fn produce_all(bootstrap: &str, topic: &str, events: &[(String, Vec<u8>)]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (key, payload) in events {
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_bytes())
+            .payload(&payload[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("all events acknowledged");
+}
+
+/// One record read back from an output topic.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: HashMap<String, String>,
+}
+
+impl Output {
+    /// The input (partition, offset) this output names in its source headers.
+    pub fn source(&self) -> (i32, i64) {
+        let get = |k: &str| {
+            self.headers
+                .get(k)
+                .unwrap_or_else(|| panic!("output without header {k}: {self:?}"))
+        };
+        (
+            get("driftline.source.partition")
+                .parse()
+                .expect("partition"),
+            get("driftline.source.offset").parse().expect("offset"),
+        )
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!(
+                "output is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.payload)
+            )
+        })
+    }
+}
+
+/// A consumer assigned every partition of `topic` from the beginning. No consumer group: a
+/// reader must not add group traffic to a broker under test (tansu stalls under it).
+fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "driftline-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment
+            .add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// Reads a topic from the beginning until `expected` records arrived or nothing new came for
+/// `idle` (bounded by `limit` overall).
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    idle: Duration,
+    limit: Duration,
+) -> Vec<Output> {
+    let consumer = reader(bootstrap, topic);
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < expected && last.elapsed() < idle && started.elapsed() < limit {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_string(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Output {
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                    headers,
+                });
+                last = Instant::now();
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// A `driftline run` child process, SIGKILLed on drop if still running.
+pub struct DriftlineProcess {
+    pub child: Child,
+}
+
+impl DriftlineProcess {
+    /// Starts `driftline run --config configs/demo.toml` with `env` overrides, logging to `log`.
+    pub fn start(env: &[(&str, String)], log: &Path) -> DriftlineProcess {
+        let log = std::fs::File::create(log).expect("log file");
+        let mut cmd = Command::new(driftline_bin());
+        cmd.current_dir(repo_root())
+            .args(["run", "--config", "configs/demo.toml"])
+            .env("DRIFTLINE__LOG__LEVEL", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start driftline");
+        DriftlineProcess { child }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        // SAFETY: plain kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "driftline did not exit within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for DriftlineProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The environment that points `driftline run` with configs/demo.toml at a broker and topics.
+pub fn pipeline_env(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    dlq: &str,
+    group: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DRIFTLINE__KAFKA__BOOTSTRAP_SERVERS", bootstrap.to_string()),
+        ("DRIFTLINE__KAFKA__INPUT_TOPICS", input.to_string()),
+        ("DRIFTLINE__KAFKA__OUTPUT_TOPIC", output.to_string()),
+        ("DRIFTLINE__KAFKA__DLQ_TOPIC", dlq.to_string()),
+        ("DRIFTLINE__KAFKA__GROUP_ID", group.to_string()),
+    ]
+}
+
+/// The demo fixture: events and the outputs Python onnxruntime gave for them.
+pub fn fixture() -> Vec<(serde_json::Value, i64, Vec<f64>)> {
+    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/demo_predictions.jsonl"))
+        .expect("fixture");
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("fixture line");
+            let probs = v["probabilities"]
+                .as_array()
+                .expect("probabilities")
+                .iter()
+                .map(|p| p.as_f64().expect("p"))
+                .collect();
+            (
+                v["event"].clone(),
+                v["label"].as_i64().expect("label"),
+                probs,
+            )
+        })
+        .collect()
+}
+
+/// Malformed payloads of several kinds, each with the reason driftline must give.
+pub fn malformed_payloads() -> Vec<(&'static [u8], &'static str)> {
+    vec![
+        (
+            b"{\"device_id\":\"x\",\"ts\":1,\"temperature\":",
+            "invalid_json",
+        ),
+        (b"", "empty_payload"),
+        (b"[1,2,3]", "not_an_object"),
+        (b"{\"ts\":1,\"temperature\":1}", "missing_field"),
+        (
+            b"{\"device_id\":\"x\",\"ts\":1,\"temperature\":\"hot\"}",
+            "wrong_type",
+        ),
+        (
+            b"{\"device_id\":\"x\",\"ts\":1,\"temperature\":1e39}",
+            "out_of_range",
+        ),
+        (
+            b"{\"device_id\":\"x\",\"device_id\":\"y\"}",
+            "duplicate_field",
+        ),
+        (b"\xff\xfe garbage", "invalid_json"),
+    ]
+}
+
+/// Number of records in a topic (sum of high watermarks; topics here are never compacted).
+pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .map(|(_, high)| high)
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// Waits (bounded) until the topics together hold at least `n` records and have stopped
+/// growing for `settle`; returns their size.
+pub fn wait_for_outputs(
+    bootstrap: &str,
+    topics: &[(&str, i32)],
+    n: i64,
+    settle: Duration,
+    limit: Duration,
+) -> i64 {
+    let started = Instant::now();
+    let (mut last, mut since) = (-1, Instant::now());
+    loop {
+        let size: i64 = topics
+            .iter()
+            .map(|(t, p)| topic_size(bootstrap, t, *p))
+            .sum();
+        if size != last {
+            (last, since) = (size, Instant::now());
+        }
+        if (size >= n && since.elapsed() >= settle) || started.elapsed() > limit {
+            return size;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Reads a topic back as `(partition, offset) -> (key, payload)`.
+pub fn read_inputs(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> HashMap<(i32, i64), (Option<Vec<u8>>, Vec<u8>)> {
+    let consumer = reader(bootstrap, topic);
+    let started = Instant::now();
+    let mut out = HashMap::new();
+    while out.len() < expected && started.elapsed() < Duration::from_secs(120) {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m.expect("read input");
+            out.insert(
+                (m.partition(), m.offset()),
+                (
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().unwrap_or_default().to_vec(),
+                ),
+            );
+        }
+    }
+    out
+}
