@@ -13,9 +13,7 @@ fn repo(path: &str) -> PathBuf {
 pub(crate) fn runtime() -> ort::environment::Environment {
     let lib = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            repo(".venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1")
-        });
+        .unwrap_or_else(|| repo(".venv/libonnxruntime.so"));
     load_runtime(&lib)
         .unwrap_or_else(|e| panic!("{e}: run `make test`, which installs ONNX Runtime into .venv"))
 }

@@ -246,11 +246,7 @@ impl Settings {
         }
         std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(
-                    ".venv/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1",
-                )
-            })
+            .unwrap_or_else(|| PathBuf::from(".venv/libonnxruntime.so"))
     }
 
     /// The settings as TOML with secrets replaced, safe to print or log.

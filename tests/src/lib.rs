@@ -45,6 +45,13 @@ pub fn venv_python() -> PathBuf {
     p
 }
 
+/// The ONNX Runtime library: `ORT_DYLIB_PATH`, else the one `make` installs into `.venv`.
+pub fn onnxruntime_library() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/libonnxruntime.so"))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

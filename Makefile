@@ -1,0 +1,54 @@
+# driftline: `make run` for the demo, `make test` for everything tested. Both install what they
+# need: ONNX Runtime 1.31.1 (PyPI wheel) into .venv, tansu 0.6.0 into a cached tools folder,
+# Debian's kcat.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+ORT_LIB  := $(VENV)/libonnxruntime.so
+CACHE    ?= $(HOME)/.cache/driftline
+TOOLS    := $(CACHE)/tools
+TANSU    := $(TOOLS)/bin/tansu
+CARGO    ?= cargo
+
+export ORT_DYLIB_PATH := $(abspath $(ORT_LIB))
+export TANSU_BIN      := $(TANSU)
+
+.PHONY: help run test bench lint fmt validate kcat clean-tools
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: $(ORT_LIB) ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
+	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
+
+test: $(ORT_LIB) $(TANSU) kcat ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka) tests
+	$(CARGO) build -p driftline --bin driftline
+	$(CARGO) test --workspace --exclude driftline-benches
+
+bench: $(ORT_LIB) ## Criterion benches (see BENCHMARKS.md)
+	$(CARGO) bench -p driftline-benches
+
+validate: $(ORT_LIB) ## Check configs/demo.toml against the demo model
+	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml
+
+lint: ## rustfmt and clippy, as CI would
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# ONNX Runtime's library comes from the PyPI wheel; a stable symlink hides the Python version.
+$(ORT_LIB): requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	ln -sf "$$(ls $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1)" $(ORT_LIB)
+	test -e $(ORT_LIB)
+
+# tansu is built once per machine (about 8.5 minutes) and reused from the cache.
+$(TANSU):
+	$(CARGO) install tansu --version 0.6.0 --locked --features libsql --root $(TOOLS)
+
+kcat:
+	@command -v kcat >/dev/null || { (apt-get update -qq || true) && apt-get install -y -qq kcat; }
+
+clean-tools: ## Remove the cached tools (tansu)
+	rm -rf $(TOOLS)
