@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 VENV     := .venv
 ORT_LIB  := $(VENV)/libonnxruntime.so
+VENV_OK  := $(VENV)/.installed
 CACHE    ?= $(HOME)/.cache/driftline
 TOOLS    := $(CACHE)/tools
 TANSU    := $(TOOLS)/bin/tansu
@@ -19,17 +20,17 @@ export TANSU_BIN      := $(TANSU)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: $(ORT_LIB) ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
+run: $(VENV_OK) ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
 	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
 
-test: $(ORT_LIB) $(TANSU) kcat ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka) tests
+test: $(VENV_OK) $(TANSU) kcat ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka) tests
 	$(CARGO) build -p driftline --bin driftline
 	$(CARGO) test --workspace --exclude driftline-benches
 
-bench: $(ORT_LIB) ## Criterion benches (see BENCHMARKS.md)
+bench: $(VENV_OK) ## Criterion benches (see BENCHMARKS.md)
 	$(CARGO) bench -p driftline-benches
 
-validate: $(ORT_LIB) ## Check configs/demo.toml against the demo model
+validate: $(VENV_OK) ## Check configs/demo.toml against the demo model
 	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml
 
 lint: ## rustfmt and clippy, as CI would
@@ -37,11 +38,13 @@ lint: ## rustfmt and clippy, as CI would
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # ONNX Runtime's library comes from the PyPI wheel; a stable symlink hides the Python version.
-$(ORT_LIB): requirements.txt
+# A stamp file, not the symlink, records the install (a symlink's time is its target's).
+$(VENV_OK): requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	ln -sf "$$(ls $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1)" $(ORT_LIB)
 	test -e $(ORT_LIB)
+	touch $@
 
 # tansu is built once per machine (about 8.5 minutes) and reused from the cache.
 $(TANSU):

@@ -24,6 +24,35 @@ pub enum Command {
     Gen(GenArgs),
     /// The demo: embedded broker, demo model, live event feed, summary.
     Demo(DemoArgs),
+    /// Compare a reference sample with a current one: KS (as scipy), PSI and KL (as evidently).
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// One value per line, or a CSV (header row) / JSONL file with --column.
+    #[arg(long)]
+    pub reference: PathBuf,
+    #[arg(long)]
+    pub current: PathBuf,
+    #[arg(long)]
+    pub column: Option<String>,
+    /// `q10`: reference deciles (what the stream uses); `evidently`: evidently's default bins.
+    #[arg(long, default_value = "q10")]
+    pub binning: String,
+    /// Number of quantile bins for q10 (evidently's binning ignores it, as evidently does).
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub psi_threshold: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub kl_threshold: f64,
+    /// `json` (one object) or `table`.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Exit with status 2 when any statistic says drift.
+    #[arg(long)]
+    pub fail_on_drift: bool,
 }
 
 #[derive(Debug, Args)]

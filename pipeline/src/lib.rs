@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod drift_cli;
 pub mod embedded_broker;
 pub mod gen;
 pub mod metrics;

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => return validate_command(args.config.as_deref()),
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(args.config.as_deref()))),
         Command::Gen(args) => gen_command(args),
+        Command::Drift(args) => return drift_command(args),
         Command::Demo(args) => runtime().and_then(|rt| {
             rt.block_on(demo::run(demo::DemoOptions {
                 config: args.config,
@@ -86,6 +87,47 @@ fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
             eprintln!("  - {p}");
         }
         ExitCode::FAILURE
+    }
+}
+
+fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {
+    let request = driftline::drift_cli::DriftRequest {
+        reference: &args.reference,
+        current: &args.current,
+        column: args.column.as_deref(),
+        binning: &args.binning,
+        bins: args.bins,
+        psi_threshold: args.psi_threshold,
+        kl_threshold: args.kl_threshold,
+    };
+    let comparison = match driftline::drift_cli::compare(&request) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.format.as_str() {
+        "json" => match serde_json::to_string(&comparison) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        "table" => print!("{}", driftline::drift_cli::table(&comparison)),
+        other => {
+            eprintln!("error: --format must be json or table, not {other}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let drifted = comparison.psi.drift
+        || comparison.kl.drift
+        || comparison.ks.as_ref().is_some_and(|k| k.pvalue <= 0.05);
+    if args.fail_on_drift && drifted {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -1,0 +1,78 @@
+//! `driftline validate` explains each problem it finds and exits 1; a good config exits 0.
+use std::process::Command;
+
+use driftline_tests::{driftline_bin, repo_root};
+
+fn validate(config_text: &str) -> (i32, String) {
+    let file = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp");
+    std::fs::write(file.path(), config_text).expect("write");
+    let out = Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["validate", "--config"])
+        .arg(file.path())
+        .output()
+        .expect("validate");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn demo_with(extra: &str) -> String {
+    let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo.toml");
+    format!("{demo}\n{extra}")
+}
+
+#[test]
+fn the_demo_config_is_valid() {
+    let (code, out) = validate(&demo_with(""));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("execution provider cpu"), "{out}");
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let (code, out) = validate(&demo_with("[pipeline]\nchanel_capacity = 3\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("chanel_capacity"), "{out}");
+}
+
+#[test]
+fn a_missing_model_file_is_named() {
+    let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo.toml");
+    let (code, out) = validate(&demo.replace("models/anomaly_classifier.onnx", "models/nope.onnx"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("models/nope.onnx is not a file"), "{out}");
+}
+
+#[test]
+fn model_inputs_that_do_not_match_the_features_are_each_explained() {
+    let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo.toml");
+    let config = demo
+        .replace("{ name = \"battery_v\", type = \"f32\" },", "{ name = \"battery_v\", type = \"f32\" },\n  { name = \"site\", type = \"category\" },")
+        .replace("name = \"anomaly_classifier\"", "name = \"anomaly_classifier\"\ninputs = [{ input = \"features\", features = [\"temperature\", \"site\", \"ghost\"] }]");
+    let (code, out) = validate(&config);
+    assert_eq!(code, 1, "{out}");
+    for needle in [
+        "takes 16 features but 3 are configured",
+        "`site` is a category",
+        "`ghost`, which is not in schema.features",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let (_, out) = validate(&demo_with(
+        "[kafka.common]\n\"sasl.password\" = \"hunter2\"\n[pipeline]\nbogus = 1\n",
+    ));
+    assert!(!out.contains("hunter2"), "{out}");
+}
