@@ -26,6 +26,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Compare a reference sample with a current one: KS (as scipy), PSI and KL (as evidently).
     Drift(DriftArgs),
+    /// Build the drift reference profile from a sample file (JSONL or CSV) with the configured schema and model.
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub input: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +117,10 @@ pub struct DemoArgs {
     pub partitions: i32,
     #[arg(long, default_value_t = 500)]
     pub malformed_every: u64,
+    /// From this event on, the temperature sensor drifts (so the demo shows drift alerts).
+    #[arg(long, default_value_t = 120_000)]
+    pub drift_after: u64,
+    /// Feed without injected drift.
     #[arg(long)]
-    pub drift_after: Option<u64>,
+    pub no_drift: bool,
 }

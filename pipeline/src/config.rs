@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use driftline_operators::drift::monitor::DriftThresholds;
 use driftline_operators::infer::{InputBinding, Provider};
 use driftline_operators::schema::EventSchema;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub schema: EventSchema,
     pub batch: BatchSettings,
+    pub drift: DriftSettings,
     pub model: ModelSettings,
     pub runtime: RuntimeSettings,
     pub pipeline: PipelineSettings,
@@ -32,6 +34,8 @@ pub struct KafkaSettings {
     pub input_topics: Vec<String>,
     pub output_topic: String,
     pub dlq_topic: String,
+    pub drift_topic: String,
+    pub alerts_topic: String,
     pub auto_offset_reset: String,
     /// librdkafka properties for both clients.
     pub common: BTreeMap<String, String>,
@@ -44,6 +48,64 @@ pub struct KafkaSettings {
 pub struct BatchSettings {
     pub max_rows: usize,
     pub linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    Count,
+    Time,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSettings {
+    pub enabled: bool,
+    pub profile: String,
+    pub warmup_events: u64,
+    pub reference_sample: usize,
+    pub bins: usize,
+    pub window: WindowKind,
+    pub pane_events: u64,
+    pub pane_ms: i64,
+    pub lateness_ms: i64,
+    pub panes: usize,
+    pub slide: usize,
+    pub retain_values: usize,
+    pub resolve_after: u32,
+    pub bonferroni: bool,
+    pub channel_capacity: usize,
+    pub thresholds: DriftThresholds,
+    /// Per-column overrides; a key not given takes its value from `thresholds`.
+    pub columns: BTreeMap<String, ColumnThresholds>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnThresholds {
+    pub psi: Option<f64>,
+    pub kl: Option<f64>,
+    pub ks_pvalue: Option<f64>,
+    pub min_samples: Option<u64>,
+}
+
+impl DriftSettings {
+    /// Every per-column override, completed from the global thresholds.
+    pub fn column_thresholds(&self) -> BTreeMap<String, DriftThresholds> {
+        let g = &self.thresholds;
+        self.columns
+            .iter()
+            .map(|(name, c)| {
+                let t = DriftThresholds {
+                    psi: c.psi.unwrap_or(g.psi),
+                    kl: c.kl.unwrap_or(g.kl),
+                    ks_pvalue: c.ks_pvalue.unwrap_or(g.ks_pvalue),
+                    min_samples: c.min_samples.unwrap_or(g.min_samples),
+                };
+                (name.clone(), t)
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +273,28 @@ impl Settings {
         }
         if self.pipeline.max_event_bytes == 0 {
             p.push("pipeline.max_event_bytes must be at least 1".into());
+        }
+        if self.drift.enabled {
+            let d = &self.drift;
+            if d.panes == 0 || d.slide == 0 || d.slide > d.panes {
+                p.push("drift: panes and slide must be at least 1, and slide at most panes".into());
+            }
+            if d.bins < 2 || d.channel_capacity == 0 || d.pane_events == 0 || d.pane_ms <= 0 {
+                p.push("drift: bins must be at least 2; channel_capacity, pane_events and pane_ms at least 1".into());
+            }
+            if d.profile.is_empty() && d.warmup_events == 0 {
+                p.push("drift: give a profile file or warmup_events > 0".into());
+            }
+            for (key, topic) in [
+                ("drift_topic", &self.kafka.drift_topic),
+                ("alerts_topic", &self.kafka.alerts_topic),
+            ] {
+                if topic.is_empty() || self.kafka.input_topics.contains(topic) {
+                    p.push(format!(
+                        "kafka.{key} must be set and must not be an input topic"
+                    ));
+                }
+            }
         }
         if self.model.name.is_empty() {
             p.push("model.name is empty".into());

@@ -93,3 +93,13 @@ fn shipped_configs_load() {
         }
     }
 }
+
+#[test]
+fn per_column_drift_thresholds_inherit_the_global_ones() {
+    let f = file(&format!(
+        "{FEATURES}[drift.thresholds]\nkl = 0.3\n[drift.columns.t]\npsi = 0.05\n"
+    ));
+    let s = Settings::load_with_env(Some(f.path()), Vec::new()).expect("loads");
+    let t = &s.drift.column_thresholds()["t"];
+    assert_eq!((t.psi, t.kl, t.ks_pvalue), (0.05, 0.3, 0.05));
+}

@@ -67,6 +67,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         "  watch the dead letters: kcat -b {bootstrap} -C -t {} -o beginning -f '%h %s\\n'",
         k.dlq_topic
     );
+    println!(
+        "  watch the drift alerts: kcat -b {bootstrap} -C -t {} -o beginning",
+        k.alerts_topic
+    );
 
     let pipeline = Pipeline::build(settings.clone())?;
     println!(
@@ -133,6 +137,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
     let _ = stop_tx.send(());
     let summary = running.await.context("the pipeline task")??;
     print_summary(&summary, fed.produced, fed.malformed, started.elapsed());
+    if summary.drift_alerts > 0 {
+        print_alerts(&bootstrap, &settings.kafka.alerts_topic)?;
+    }
     Ok(summary)
 }
 
@@ -194,4 +201,47 @@ fn print_summary(m: &MetricsSnapshot, fed: u64, malformed: u64, elapsed: Duratio
             "INCOMPLETE"
         }
     );
+    println!("  drift reports       {}", m.drift_reports);
+    println!("  drift alerts        {}", m.drift_alerts);
+}
+
+/// Reads the alerts topic back and prints each alert, as an alerting consumer would see it.
+fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "driftline-demo-summary")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment.add_partition_offset(topic, p.id(), rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut idle = Instant::now();
+    while idle.elapsed() < Duration::from_millis(1500) {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        idle = Instant::now();
+        let Ok(alert) =
+            serde_json::from_slice::<serde_json::Value>(message?.payload().unwrap_or_default())
+        else {
+            continue;
+        };
+        println!(
+            "    {:<8} {:<8} {:<18} {:<10} {:>12.4e} (threshold {}) window panes {}-{}",
+            alert["state"].as_str().unwrap_or("?"),
+            alert["severity"].as_str().unwrap_or("?"),
+            alert["column"].as_str().unwrap_or("?"),
+            alert["statistic"].as_str().unwrap_or("?"),
+            alert["value"].as_f64().unwrap_or(f64::NAN),
+            alert["threshold"],
+            alert["window"]["first_pane"],
+            alert["window"]["last_pane"],
+        );
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(args.config.as_deref()))),
         Command::Gen(args) => gen_command(args),
         Command::Drift(args) => return drift_command(args),
+        Command::Profile(args) => profile_command(args),
         Command::Demo(args) => runtime().and_then(|rt| {
             rt.block_on(demo::run(demo::DemoOptions {
                 config: args.config,
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
                 rate: args.rate,
                 partitions: args.partitions,
                 malformed_every: args.malformed_every,
-                drift_after: args.drift_after,
+                drift_after: (!args.no_drift).then_some(args.drift_after),
             }))
             .map(|_| ())
         }),
@@ -88,6 +89,22 @@ fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
         }
         ExitCode::FAILURE
     }
+}
+
+fn profile_command(args: driftline::cli::ProfileArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    telemetry::init(&settings.log);
+    let run = driftline::profile_cli::build_profile(&settings, &args.input)?;
+    std::fs::write(&args.out, run.profile.to_json())?;
+    println!(
+        "profile {} of {} events ({} skipped as invalid), {} columns, written to {}",
+        run.profile.id,
+        run.profile.n_events,
+        run.rejected,
+        run.profile.columns.len(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {

@@ -72,6 +72,8 @@ pub struct PipelineMetrics {
     pub batches: AtomicU64,
     pub delivery_failures: AtomicU64,
     pub consumer_errors: AtomicU64,
+    pub drift_reports: AtomicU64,
+    pub drift_alerts: AtomicU64,
     /// The event's Kafka timestamp to the acknowledgement of its prediction or dead letter.
     pub end_to_end: LatencyHistogram,
 }
@@ -84,6 +86,8 @@ pub struct MetricsSnapshot {
     pub dead_letters_out: u64,
     pub batches: u64,
     pub delivery_failures: u64,
+    pub drift_reports: u64,
+    pub drift_alerts: u64,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
@@ -103,6 +107,8 @@ impl PipelineMetrics {
             dead_letters_out: get(&self.dead_letters_out),
             batches: get(&self.batches),
             delivery_failures: get(&self.delivery_failures),
+            drift_reports: get(&self.drift_reports),
+            drift_alerts: get(&self.drift_alerts),
             latency_p50_ms: self.end_to_end.quantile_ms(0.50),
             latency_p95_ms: self.end_to_end.quantile_ms(0.95),
             latency_p99_ms: self.end_to_end.quantile_ms(0.99),

@@ -30,7 +30,16 @@ pub struct Delivery {
     pub partition: i32,
     pub offset: i64,
     pub kafka_timestamp_ms: i64,
-    pub dead_letter: bool,
+    pub kind: DeliveryKind,
+}
+
+/// What an output is, for counting and for whether it acknowledges an input offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryKind {
+    Prediction,
+    DeadLetter,
+    /// Drift reports and alerts: derived from windows, not from one input offset.
+    Side,
 }
 
 pub struct SinkContext {
@@ -45,8 +54,9 @@ impl ProducerContext for SinkContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, d: Box<Delivery>) {
         match result {
+            Ok(_) if d.kind == DeliveryKind::Side => {}
             Ok(_) => {
-                let counter = if d.dead_letter {
+                let counter = if d.kind == DeliveryKind::DeadLetter {
                     &self.metrics.dead_letters_out
                 } else {
                     &self.metrics.predictions_out

@@ -26,9 +26,10 @@ use rdkafka::producer::{BaseRecord, Producer};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
+use crate::drift_stage::{self, DriftInput, DriftStage};
 use crate::metrics::{MetricsSnapshot, PipelineMetrics};
 use crate::offsets::OffsetTracker;
-use crate::sink::{self, Delivery, SendRefusal, SinkProducer};
+use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
 use crate::source::{self, SourceConsumer};
 
 /// A scored batch on its way to the sink.
@@ -46,6 +47,7 @@ pub struct Pipeline {
     tracker: Arc<OffsetTracker>,
     consumer: Arc<SourceConsumer>,
     producer: Arc<SinkProducer>,
+    drift: Option<DriftStage>,
 }
 
 impl Pipeline {
@@ -70,6 +72,14 @@ impl Pipeline {
         let tracker = Arc::new(OffsetTracker::new());
         let producer = sink::create_producer(&settings, Arc::clone(&tracker), Arc::clone(&metrics))
             .context("creating the producer")?;
+        let drift = match settings.drift.enabled {
+            true => Some(DriftStage::new(
+                &settings,
+                Arc::clone(&producer),
+                Arc::clone(&metrics),
+            )?),
+            false => None,
+        };
         let consumer = source::create_consumer(&settings, Arc::clone(&tracker))
             .context("creating the consumer")?;
         Ok(Pipeline {
@@ -80,6 +90,7 @@ impl Pipeline {
             tracker,
             consumer,
             producer,
+            drift,
         })
     }
 
@@ -102,14 +113,26 @@ impl Pipeline {
             tracker,
             consumer,
             producer,
+            drift,
         } = self;
         let capacity = settings.pipeline.channel_capacity;
         let (batch_tx, batch_rx) = mpsc::channel::<SourceBatch>(capacity);
         let (scored_tx, scored_rx) = mpsc::channel::<ScoredBatch>(capacity);
 
+        let (drift_tx, drift_thread) = match drift {
+            Some(stage) => {
+                let (tx, rx) = drift_stage::channel(settings.drift.channel_capacity);
+                let thread = std::thread::Builder::new()
+                    .name("driftline-drift".into())
+                    .spawn(move || stage.run(rx))
+                    .context("starting the drift thread")?;
+                (Some(tx), Some(thread))
+            }
+            None => (None, None),
+        };
         let infer_thread = std::thread::Builder::new()
             .name("driftline-infer".into())
-            .spawn(move || infer_stage(model, batch_rx, scored_tx))
+            .spawn(move || infer_stage(model, batch_rx, scored_tx, drift_tx))
             .context("starting the inference thread")?;
         let encoder = PredictionEncoder::new(&settings.model.name, &model_version);
         let sink_producer = Arc::clone(&producer);
@@ -149,6 +172,10 @@ impl Pipeline {
         let grace = Duration::from_millis(settings.pipeline.shutdown_grace_ms);
         let infer_result = join_blocking(infer_thread).await;
         let sink_result = join_blocking(sink_thread).await;
+        let drift_result = match drift_thread {
+            Some(thread) => join_blocking(thread).await,
+            None => Ok(()),
+        };
         let flush_producer = Arc::clone(&producer);
         let flush = tokio::task::spawn_blocking(move || flush_producer.flush(grace)).await;
         if !matches!(flush, Ok(Ok(()))) {
@@ -170,6 +197,7 @@ impl Pipeline {
         source_result?;
         infer_result?;
         sink_result?;
+        drift_result.context("drift stage")?;
         if tracker.has_failed() {
             bail!("outputs could not be delivered; their inputs were not committed and will be redelivered");
         }
@@ -295,7 +323,7 @@ impl SourceStage<'_> {
             partition: message.partition(),
             offset: message.offset(),
             kafka_timestamp_ms: message.timestamp().to_millis().unwrap_or_else(sink::now_ms),
-            dead_letter: true,
+            kind: DeliveryKind::DeadLetter,
         };
         let headers = sink::dead_letter_headers(
             message.headers(),
@@ -340,14 +368,27 @@ impl SourceStage<'_> {
     }
 }
 
-/// Runs the model over each batch, on its own thread (inference is CPU-bound and synchronous).
+/// Runs the model over each batch, on its own thread (inference is CPU-bound and synchronous),
+/// and hands the scored batch to the sink and, shared, to the drift side stream.
 fn infer_stage(
     mut model: InferenceModel,
     mut rx: mpsc::Receiver<SourceBatch>,
     tx: mpsc::Sender<ScoredBatch>,
+    drift_tx: Option<std::sync::mpsc::SyncSender<DriftInput>>,
 ) -> anyhow::Result<()> {
     while let Some(input) = rx.blocking_recv() {
         let outputs = model.run(&input.batch).context("inference")?;
+        if let Some(drift) = &drift_tx {
+            // Arrow arrays are reference-counted: sharing the batch copies no data.
+            let shared = DriftInput {
+                batch: input.batch.clone(),
+                outputs: outputs.clone(),
+                partitions: input.sources.partitions.clone(),
+            };
+            if drift.send(shared).is_err() {
+                bail!("the drift stage stopped");
+            }
+        }
         if tx.blocking_send(ScoredBatch { input, outputs }).is_err() {
             bail!("the sink stage stopped");
         }
@@ -380,7 +421,7 @@ fn sink_stage(
                 partition: sources.partitions[row],
                 offset: sources.offsets[row],
                 kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
-                dead_letter: false,
+                kind: DeliveryKind::Prediction,
             };
             let headers = sink::source_headers(OwnedHeaders::new_with_capacity(3), &delivery);
             let mut record = BaseRecord::with_opaque_to(output_topic, Box::new(delivery))

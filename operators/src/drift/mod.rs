@@ -16,6 +16,8 @@ pub mod evidently;
 pub mod histogram;
 pub mod ks;
 pub mod kstwo;
+pub mod monitor;
+pub mod profile;
 pub mod quantile;
 pub mod smirnov;
 pub mod window;
@@ -34,6 +36,13 @@ pub use evidently::EvidentlyBinning;
 pub use histogram::BinnedHistogram;
 pub use ks::{binned_ks, ks_2samp, BinnedKs, KsMethod, KsMode, KsResult};
 pub use kstwo::{kstwo_sf, KstwoBranch};
+pub use monitor::{
+    AlertEvent, DriftMonitor, DriftOutcome, DriftReport, DriftThresholds, MonitorSettings,
+};
+pub use profile::{
+    ColumnKind, ColumnProfile, ColumnRole, ColumnStats, ProfileBuilder, ReferenceProfile,
+    PROFILE_VERSION,
+};
 pub use window::{Admission, PaneClock, RollingWindow, WindowConfig, WindowKs, WindowSnapshot};
 
 #[cfg(test)]

@@ -1,0 +1,182 @@
+//! Drift on the real broker: a reference profile built offline by `driftline profile`, then a
+//! stream whose temperature mean shifts by one standard deviation at a known event. No alert for
+//! it before the shift; an alert within two windows after; reports and alerts are JSON that a
+//! Python confluent-kafka consumer reads.
+use std::process::Command;
+use std::time::Duration;
+
+use driftline::gen::{EventGenerator, GenOptions};
+use driftline_tests::*;
+
+const EVENTS: u64 = 30_000;
+const SHIFT_AT: u64 = 15_000;
+const PANE: u64 = 1_000;
+const PANES: u64 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The reference: 20 000 healthy events (a different seed from the stream).
+    let mut reference = EventGenerator::new(
+        GenOptions {
+            seed: 99,
+            ..GenOptions::default()
+        },
+        1_700_000_000_000,
+    )
+    .expect("generator");
+    let (mut lines, mut buf) = (String::new(), Vec::new());
+    for i in 0..20_000 {
+        reference.event(i, &mut buf);
+        lines.push_str(std::str::from_utf8(&buf).expect("utf8"));
+        lines.push('\n');
+    }
+    let (sample, profile) = (
+        dir.path().join("reference.jsonl"),
+        dir.path().join("profile.json"),
+    );
+    std::fs::write(&sample, lines).expect("write sample");
+    let out = Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["profile", "--config", "configs/demo.toml", "--input"])
+        .arg(&sample)
+        .arg("--out")
+        .arg(&profile)
+        .output()
+        .expect("driftline profile");
+    assert!(
+        out.status.success(),
+        "profile failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let broker = Tansu::start();
+    let b = broker.bootstrap.as_str();
+    create_topics(
+        b,
+        &[
+            ("in", 1),
+            ("out", 1),
+            ("dlq", 1),
+            ("drift", 1),
+            ("alerts", 1),
+        ],
+    )
+    .await;
+    let mut stream = EventGenerator::new(
+        GenOptions {
+            drift_after: Some(SHIFT_AT),
+            drift_shift_std: 1.0,
+            ..GenOptions::default()
+        },
+        1_700_000_000_000,
+    )
+    .expect("generator");
+    let events: Vec<(String, Vec<u8>)> = (0..EVENTS)
+        .map(|i| (stream.event(i, &mut buf), buf.clone()))
+        .collect();
+    produce_all(b, "in", &events);
+
+    let mut env = pipeline_env(b, "in", "out", "dlq", "drift-test");
+    env.extend([
+        ("DRIFTLINE__KAFKA__DRIFT_TOPIC", "drift".to_string()),
+        ("DRIFTLINE__KAFKA__ALERTS_TOPIC", "alerts".to_string()),
+        ("DRIFTLINE__DRIFT__ENABLED", "true".to_string()),
+        ("DRIFTLINE__DRIFT__PROFILE", profile.display().to_string()),
+        ("DRIFTLINE__DRIFT__PANE_EVENTS", PANE.to_string()),
+        ("DRIFTLINE__DRIFT__PANES", PANES.to_string()),
+        ("DRIFTLINE__DRIFT__SLIDE", PANES.to_string()),
+    ]);
+    let mut driftline = DriftlineProcess::start(&env, &dir.path().join("driftline.log"));
+    wait_for_outputs(
+        b,
+        &[("out", 1)],
+        EVENTS as i64,
+        Duration::from_secs(2),
+        Duration::from_secs(180),
+    );
+    let status = driftline.terminate(Duration::from_secs(30));
+    let log = std::fs::read_to_string(dir.path().join("driftline.log")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "driftline exited with {status}; log:\n{log}"
+    );
+
+    let read = Command::new(venv_python())
+        .current_dir(repo_root())
+        .args(["tests/python/read_drift.py", b, "drift", "alerts"])
+        .output()
+        .expect("python reader");
+    assert!(
+        read.status.success(),
+        "python reader failed: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&read.stdout).expect("reader summary");
+    let reports = seen["reports"].as_array().expect("reports");
+    let alerts = seen["alerts"].as_array().expect("alerts");
+
+    let windows = EVENTS / (PANE * PANES);
+    let temperature: Vec<_> = reports
+        .iter()
+        .filter(|r| r["column"] == "temperature")
+        .collect();
+    assert_eq!(
+        temperature.len() as u64,
+        windows,
+        "one temperature report per window"
+    );
+    assert!(
+        reports.iter().any(|r| r["role"] == "output"),
+        "model outputs are monitored too"
+    );
+    for r in &temperature {
+        assert_eq!(r["window"]["events"].as_u64(), Some(PANE * PANES), "{r}");
+        let current: u64 = r["bins"]["current"]
+            .as_array()
+            .expect("bins")
+            .iter()
+            .map(|c| c.as_u64().expect("count"))
+            .sum();
+        assert_eq!(
+            current + r["bins"]["missing"].as_u64().unwrap_or(0),
+            PANE * PANES,
+            "raw counts cover the window"
+        );
+    }
+    // Window w covers events [w*3000, (w+1)*3000); the shift starts in window 5.
+    let window_of =
+        |v: &serde_json::Value| v["window"]["first_pane"].as_u64().expect("first_pane") / PANES;
+    let shift_window = SHIFT_AT / (PANE * PANES);
+    let opened: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["column"] == "temperature" && a["state"] == "open")
+        .collect();
+    assert!(
+        opened.iter().all(|a| window_of(a) >= shift_window),
+        "alert before the shift: {opened:?}"
+    );
+    let first = opened
+        .iter()
+        .map(|a| window_of(a))
+        .min()
+        .unwrap_or_else(|| panic!("no temperature alert; alerts: {alerts:?}"));
+    assert!(
+        first < shift_window + 2,
+        "first alert in window {first}, the shift began in window {shift_window}"
+    );
+    for r in temperature.iter().filter(|r| window_of(r) < shift_window) {
+        assert_eq!(
+            r["psi"]["drift"], false,
+            "no PSI drift before the shift: {r}"
+        );
+    }
+    let opened_once = opened
+        .iter()
+        .filter(|a| a["statistic"] == opened[0]["statistic"])
+        .count();
+    assert_eq!(
+        opened_once, 1,
+        "hysteresis: a drifting column opens one alert per statistic, not one per window"
+    );
+}
