@@ -57,6 +57,13 @@ pub enum WindowKind {
     Time,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSource {
+    Event,
+    Processing,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftSettings {
@@ -66,6 +73,7 @@ pub struct DriftSettings {
     pub reference_sample: usize,
     pub bins: usize,
     pub window: WindowKind,
+    pub time_source: TimeSource,
     pub pane_events: u64,
     pub pane_ms: i64,
     pub lateness_ms: i64,

@@ -21,7 +21,7 @@ use driftline_operators::drift::WindowConfig;
 use driftline_operators::schema::LEADING_COLUMNS;
 use rdkafka::producer::BaseRecord;
 
-use crate::config::{Settings, WindowKind};
+use crate::config::{Settings, TimeSource, WindowKind};
 use crate::metrics::PipelineMetrics;
 use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
 
@@ -135,7 +135,11 @@ impl DriftStage {
                 Ok(())
             }
             Phase::Monitoring(monitor) => {
-                let times = input.batch.column(1).as_primitive::<Int64Type>().values();
+                // Processing time: an empty slice makes the monitor stamp every row with now.
+                let times: &[i64] = match self.settings.drift.time_source {
+                    TimeSource::Event => input.batch.column(1).as_primitive::<Int64Type>().values(),
+                    TimeSource::Processing => &[],
+                };
                 let outcome =
                     monitor.observe(&columns, times, &input.partitions, sink::now_ms())?;
                 self.publish(outcome)

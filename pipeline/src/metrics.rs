@@ -66,6 +66,8 @@ impl LatencyHistogram {
 /// Counters of one pipeline run.
 #[derive(Default)]
 pub struct PipelineMetrics {
+    /// The execution provider the model actually runs on ("cpu" or "cuda"), set once at startup.
+    pub execution_provider: std::sync::OnceLock<&'static str>,
     pub events_in: AtomicU64,
     pub predictions_out: AtomicU64,
     pub dead_letters_out: AtomicU64,
@@ -81,6 +83,7 @@ pub struct PipelineMetrics {
 /// A point-in-time copy of the counters, for printing and tests.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MetricsSnapshot {
+    pub execution_provider: &'static str,
     pub events_in: u64,
     pub predictions_out: u64,
     pub dead_letters_out: u64,
@@ -102,6 +105,7 @@ impl PipelineMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
+            execution_provider: self.execution_provider.get().copied().unwrap_or("none"),
             events_in: get(&self.events_in),
             predictions_out: get(&self.predictions_out),
             dead_letters_out: get(&self.dead_letters_out),

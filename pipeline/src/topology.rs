@@ -69,6 +69,7 @@ impl Pipeline {
         };
         tracing::info!(model = %settings.model.name, version = %model_version, execution_provider = model.provider(), "model loaded");
         let metrics = Arc::new(PipelineMetrics::default());
+        let _ = metrics.execution_provider.set(model.provider());
         let tracker = Arc::new(OffsetTracker::new());
         let producer = sink::create_producer(&settings, Arc::clone(&tracker), Arc::clone(&metrics))
             .context("creating the producer")?;
