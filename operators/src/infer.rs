@@ -197,9 +197,9 @@ fn build_session(
         reason: e.to_string(),
     };
     let builder = || -> Result<_, ort::Error> {
-        Ok(Session::builder(runtime)?
+        Session::builder(runtime)?
             .with_intra_threads(options.intra_threads.max(1))
-            .map_err(ort::Error::<()>::from)?)
+            .map_err(ort::Error::<()>::from)
     };
     if let Provider::Cuda { device_id, require } = options.provider {
         let cuda = ort::ep::CUDA::default()

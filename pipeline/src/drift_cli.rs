@@ -58,7 +58,7 @@ pub fn read_values(path: &Path, column: Option<&str>) -> anyhow::Result<Vec<Stri
 }
 
 /// Splits one CSV line, honouring double-quoted fields with `""` escapes.
-fn split_csv(line: &str) -> Vec<String> {
+pub(crate) fn split_csv(line: &str) -> Vec<String> {
     let mut fields = vec![String::new()];
     let mut quoted = false;
     let mut chars = line.trim_end_matches('\r').chars().peekable();
@@ -66,12 +66,16 @@ fn split_csv(line: &str) -> Vec<String> {
         match (c, quoted) {
             ('"', true) if chars.peek() == Some(&'"') => {
                 chars.next();
-                fields.last_mut().map(|f| f.push('"'));
+                if let Some(f) = fields.last_mut() {
+                    f.push('"');
+                }
             }
             ('"', _) => quoted = !quoted,
             (',', false) => fields.push(String::new()),
             (c, _) => {
-                fields.last_mut().map(|f| f.push(c));
+                if let Some(f) = fields.last_mut() {
+                    f.push(c);
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ use driftline_operators::drift::profile::{ProfileBuilder, ReferenceProfile};
 use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions};
 
 use crate::config::Settings;
+use crate::drift_cli::split_csv;
 use crate::drift_stage::drift_columns;
 
 const BATCH_ROWS: usize = 4096;
@@ -95,9 +96,10 @@ fn csv_as_json(text: &str) -> Vec<Vec<u8>> {
         .map(|line| {
             let object: serde_json::Map<String, serde_json::Value> = header
                 .iter()
-                .zip(line.split(','))
+                .zip(split_csv(line))
                 .map(|(k, v)| {
                     let v = v.trim();
+                    // Numbers as JSON numbers, so numeric features decode; the rest as strings.
                     let value = match v.parse::<i64>() {
                         Ok(i) => serde_json::Value::from(i),
                         Err(_) => v
@@ -112,4 +114,18 @@ fn csv_as_json(text: &str) -> Vec<Vec<u8>> {
             serde_json::to_vec(&object).unwrap_or_default()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_become_events_with_numbers_as_numbers() {
+        let events = csv_as_json("device_id,ts,temperature,site\nd1,17,21.5,\"a,b\"\n\nd2,18,x,c\n");
+        let parsed: Vec<serde_json::Value> = events.iter().map(|e| serde_json::from_slice(e).expect("json")).collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0], serde_json::json!({"device_id": "d1", "ts": 17, "temperature": 21.5, "site": "a,b"}));
+        assert_eq!(parsed[1]["temperature"], "x", "a non-number stays a string, and the decoder will reject it");
+    }
 }

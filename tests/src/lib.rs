@@ -457,12 +457,11 @@ pub fn wait_for_outputs(
     }
 }
 
+/// An input record by its position: `(partition, offset) -> (key, payload)`.
+pub type InputRecords = HashMap<(i32, i64), (Option<Vec<u8>>, Vec<u8>)>;
+
 /// Reads a topic back as `(partition, offset) -> (key, payload)`.
-pub fn read_inputs(
-    bootstrap: &str,
-    topic: &str,
-    expected: usize,
-) -> HashMap<(i32, i64), (Option<Vec<u8>>, Vec<u8>)> {
+pub fn read_inputs(bootstrap: &str, topic: &str, expected: usize) -> InputRecords {
     let consumer = reader(bootstrap, topic);
     let started = Instant::now();
     let mut out = HashMap::new();
