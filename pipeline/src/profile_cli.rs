@@ -1,6 +1,8 @@
 //! `driftline profile`: builds the drift reference profile offline from a sample file, with the
 //! same decoder and model as the stream, so the profile covers every feature and every output.
-//! Input: JSONL (one event per line) or CSV (a header row; numbers as numbers).
+//! Input: JSONL (one event per line), CSV (a header row; numbers as numbers) or Parquet (columns
+//! by name). CSV and Parquet rows become JSON events for the same decoder as the stream, so one
+//! set of rules decides what is valid.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,18 +33,7 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
         inputs: settings.input_bindings(),
     };
     let mut model = InferenceModel::load(&runtime, &options, &settings.schema)?;
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let events: Box<dyn Iterator<Item = Vec<u8>>> = if input.extension().is_some_and(|e| e == "csv")
-    {
-        Box::new(csv_as_json(&text).into_iter())
-    } else {
-        Box::new(
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| l.as_bytes().to_vec()),
-        )
-    };
+    let events = read_events(input)?;
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let mut batch = BatchBuilder::new(&settings.schema, BATCH_ROWS);
     let mut profile = ProfileBuilder::new(settings.drift.reference_sample, settings.drift.bins, 1);
@@ -55,7 +46,7 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
             profile.add(&drift_columns(&scored.batch, &outputs))?;
             Ok(())
         };
-    for (line, event) in events.enumerate() {
+    for (line, event) in events.into_iter().enumerate() {
         match decoder.decode(&event, Some(0)) {
             Ok(row) => batch.push(
                 row,
@@ -82,6 +73,27 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
     Ok(ProfileRun {
         profile: profile.finish()?,
         rejected,
+    })
+}
+
+/// The sample's events as JSON payloads, by file extension: `.parquet`, `.csv`, else JSONL.
+fn read_events(input: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    let extension = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    if extension == "parquet" {
+        return parquet_as_json(input);
+    }
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    Ok(match extension {
+        "csv" => csv_as_json(&text),
+        _ => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.as_bytes().to_vec())
+            .collect(),
     })
 }
 
@@ -116,16 +128,114 @@ fn csv_as_json(text: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Parquet rows as JSON objects keyed by column name (numbers, strings, booleans, nulls).
+fn parquet_as_json(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type};
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    use serde_json::Value;
+
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let mut events = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let schema = batch.schema();
+        for row in 0..batch.num_rows() {
+            let mut object = serde_json::Map::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                let value = if column.is_null(row) {
+                    Value::Null
+                } else {
+                    match column.data_type() {
+                        DataType::Float64 => serde_json::Number::from_f64(
+                            column.as_primitive::<Float64Type>().value(row),
+                        )
+                        .map_or(Value::Null, Value::Number),
+                        DataType::Float32 => serde_json::Number::from_f64(
+                            column.as_primitive::<Float32Type>().value(row) as f64,
+                        )
+                        .map_or(Value::Null, Value::Number),
+                        DataType::Int64 => {
+                            Value::from(column.as_primitive::<Int64Type>().value(row))
+                        }
+                        DataType::Int32 => {
+                            Value::from(column.as_primitive::<Int32Type>().value(row))
+                        }
+                        DataType::Boolean => Value::from(column.as_boolean().value(row)),
+                        DataType::Utf8 => Value::from(column.as_string::<i32>().value(row)),
+                        DataType::LargeUtf8 => Value::from(column.as_string::<i64>().value(row)),
+                        // Other types cannot be features; the decoder ignores unknown fields.
+                        _ => continue,
+                    }
+                };
+                object.insert(field.name().clone(), value);
+            }
+            events.push(serde_json::to_vec(&object)?);
+        }
+    }
+    Ok(events)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn csv_rows_become_events_with_numbers_as_numbers() {
-        let events = csv_as_json("device_id,ts,temperature,site\nd1,17,21.5,\"a,b\"\n\nd2,18,x,c\n");
-        let parsed: Vec<serde_json::Value> = events.iter().map(|e| serde_json::from_slice(e).expect("json")).collect();
+        let events =
+            csv_as_json("device_id,ts,temperature,site\nd1,17,21.5,\"a,b\"\n\nd2,18,x,c\n");
+        let parsed: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| serde_json::from_slice(e).expect("json"))
+            .collect();
         assert_eq!(parsed.len(), 2);
-        assert_eq!(parsed[0], serde_json::json!({"device_id": "d1", "ts": 17, "temperature": 21.5, "site": "a,b"}));
-        assert_eq!(parsed[1]["temperature"], "x", "a non-number stays a string, and the decoder will reject it");
+        assert_eq!(
+            parsed[0],
+            serde_json::json!({"device_id": "d1", "ts": 17, "temperature": 21.5, "site": "a,b"})
+        );
+        assert_eq!(
+            parsed[1]["temperature"], "x",
+            "a non-number stays a string, and the decoder will reject it"
+        );
+    }
+
+    #[test]
+    fn parquet_rows_become_events() {
+        use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "device_id",
+                Arc::new(StringArray::from(vec![Some("d1"), Some("d2")])) as ArrayRef,
+            ),
+            ("ts", Arc::new(Int64Array::from(vec![17, 18])) as ArrayRef),
+            (
+                "temperature",
+                Arc::new(Float64Array::from(vec![Some(21.5), None])) as ArrayRef,
+            ),
+        ])
+        .expect("batch");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("sample.parquet");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let events = parquet_as_json(&path).expect("read parquet");
+        let parsed: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| serde_json::from_slice(e).expect("json"))
+            .collect();
+        assert_eq!(
+            parsed,
+            vec![
+                serde_json::json!({"device_id": "d1", "ts": 17, "temperature": 21.5}),
+                serde_json::json!({"device_id": "d2", "ts": 18, "temperature": null}),
+            ]
+        );
     }
 }
