@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use driftline_operators::drift::monitor::DriftThresholds;
-use driftline_operators::infer::{InputBinding, Provider};
+use driftline_operators::infer::{InputBinding, ModelOptions, Provider};
 use driftline_operators::schema::EventSchema;
 use serde::{Deserialize, Serialize};
 
@@ -320,15 +320,20 @@ impl Settings {
         }
     }
 
-    pub fn input_bindings(&self) -> Vec<InputBinding> {
-        self.model
-            .inputs
-            .iter()
-            .map(|b| InputBinding {
-                input: b.input.clone(),
-                features: b.features.clone(),
-            })
-            .collect()
+    /// How to load and run the model: the one place settings become [`ModelOptions`].
+    pub fn model_options(&self) -> ModelOptions {
+        let inputs = self.model.inputs.iter();
+        ModelOptions {
+            path: self.model.path.clone(),
+            provider: self.provider(),
+            intra_threads: self.runtime.intra_threads,
+            inputs: inputs
+                .map(|b| InputBinding {
+                    input: b.input.clone(),
+                    features: b.features.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// The ONNX Runtime library: the setting, else `ORT_DYLIB_PATH`, else the one in `.venv`.

@@ -10,7 +10,7 @@ use anyhow::Context;
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::drift::profile::{ProfileBuilder, ReferenceProfile};
-use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions};
+use driftline_operators::infer::{load_runtime, InferenceModel};
 
 use crate::config::Settings;
 use crate::drift_cli::split_csv;
@@ -26,13 +26,7 @@ pub struct ProfileRun {
 
 pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<ProfileRun> {
     let runtime = load_runtime(&settings.onnxruntime_library())?;
-    let options = ModelOptions {
-        path: settings.model.path.clone(),
-        provider: settings.provider(),
-        intra_threads: settings.runtime.intra_threads,
-        inputs: settings.input_bindings(),
-    };
-    let mut model = InferenceModel::load(&runtime, &options, &settings.schema)?;
+    let mut model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
     let events = read_events(input)?;
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let mut batch = BatchBuilder::new(&settings.schema, BATCH_ROWS);

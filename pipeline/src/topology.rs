@@ -19,7 +19,7 @@ use arrow_array::{Array, ArrayRef};
 use driftline_operators::batch::{BatchBuilder, BatchPolicy, SourceBatch, SourcePosition};
 use driftline_operators::decode::{DecodeError, EventDecoder};
 use driftline_operators::encode::PredictionEncoder;
-use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions};
+use driftline_operators::infer::{load_runtime, InferenceModel};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -54,13 +54,7 @@ impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
         let runtime = load_runtime(&settings.onnxruntime_library())?;
-        let options = ModelOptions {
-            path: settings.model.path.clone(),
-            provider: settings.provider(),
-            intra_threads: settings.runtime.intra_threads,
-            inputs: settings.input_bindings(),
-        };
-        let model = InferenceModel::load(&runtime, &options, &settings.schema)?;
+        let model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
         let model_version = match settings.model.version.as_str() {
             "" => model
                 .metadata_version()

@@ -2,7 +2,7 @@
 //! finds, one per line, so a deploy pipeline can fail early with a message a person can act on.
 use std::path::Path;
 
-use driftline_operators::infer::{load_runtime, InferError, InferenceModel, ModelOptions};
+use driftline_operators::infer::{load_runtime, InferError, InferenceModel};
 
 use crate::config::Settings;
 
@@ -45,13 +45,7 @@ pub fn validate(config: Option<&Path>) -> Validation {
                 "{e} (set runtime.onnxruntime_library or ORT_DYLIB_PATH)"
             )),
             Ok(runtime) => {
-                let options = ModelOptions {
-                    path: settings.model.path.clone(),
-                    provider: settings.provider(),
-                    intra_threads: settings.runtime.intra_threads,
-                    inputs: settings.input_bindings(),
-                };
-                match InferenceModel::load(&runtime, &options, &settings.schema) {
+                match InferenceModel::load(&runtime, &settings.model_options(), &settings.schema) {
                     Ok(model) => provider = Some(model.provider()),
                     Err(InferError::Signature(list)) => problems.extend(list),
                     Err(e) => problems.push(e.to_string()),
