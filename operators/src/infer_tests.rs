@@ -1,6 +1,11 @@
 //! Inference against the real ONNX Runtime library and the demo model; the expected outputs
 //! come from Python onnxruntime (`models/make_demo_model.py` wrote the fixture).
 use super::*;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int64Type};
+
 use crate::batch::{BatchBuilder, SourcePosition};
 use crate::decode::EventDecoder;
 use crate::schema::{FeatureSpec, FeatureType};

@@ -1,13 +1,19 @@
-//! The Kafka sink: one producer for predictions and dead letters. Its delivery callback is where
+//! The Kafka sink: one producer for predictions and dead letters, and the stage that encodes
+//! scored batches into predictions. Its delivery callback is where
 //! at-least-once is decided: an acknowledged output acknowledges its input offset in the
 //! [`OffsetTracker`]; a failed one stops the pipeline before anything past it is committed.
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::bail;
+use arrow_array::{Array, ArrayRef};
+use driftline_operators::batch::SourceBatch;
+use driftline_operators::encode::PredictionEncoder;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::metrics::PipelineMetrics;
@@ -172,4 +178,62 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// A scored batch on its way to the sink.
+pub struct ScoredBatch {
+    pub input: SourceBatch,
+    pub outputs: Vec<(String, ArrayRef)>,
+}
+
+/// Encodes one prediction per row and hands it to the producer, on its own thread.
+pub fn sink_stage(
+    producer: &SinkProducer,
+    tracker: &OffsetTracker,
+    mut encoder: PredictionEncoder,
+    output_topic: &str,
+    mut rx: mpsc::Receiver<ScoredBatch>,
+) -> anyhow::Result<()> {
+    let mut payload = Vec::with_capacity(512);
+    while let Some(scored) = rx.blocking_recv() {
+        let processing_ms = now_ms();
+        let sources = &scored.input.sources;
+        for row in 0..scored.input.num_rows() {
+            encoder.encode_row(
+                &scored.input.batch,
+                &scored.outputs,
+                row,
+                processing_ms,
+                &mut payload,
+            );
+            let delivery = Delivery {
+                topic: Arc::clone(&sources.topics[row]),
+                partition: sources.partitions[row],
+                offset: sources.offsets[row],
+                kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
+                kind: DeliveryKind::Prediction,
+            };
+            let headers = source_headers(OwnedHeaders::new_with_capacity(3), &delivery);
+            let mut record = BaseRecord::with_opaque_to(output_topic, Box::new(delivery))
+                .payload(&payload[..])
+                .headers(headers);
+            if sources.keys.is_valid(row) {
+                record = record.key(sources.keys.value(row));
+            }
+            loop {
+                match try_send(producer, record) {
+                    Ok(()) => break,
+                    Err(SendRefusal::QueueFull(r)) => {
+                        if tracker.has_failed() {
+                            bail!("deliveries are failing; stopping");
+                        }
+                        record = r;
+                        std::thread::sleep(QUEUE_FULL_BACKOFF);
+                    }
+                    Err(SendRefusal::Fatal(e)) => bail!("cannot produce to {output_topic}: {e}"),
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use arrow_array::{Array, ArrayRef};
 use driftline_operators::batch::{BatchBuilder, BatchPolicy, SourceBatch, SourcePosition};
 use driftline_operators::decode::{DecodeError, EventDecoder};
 use driftline_operators::encode::PredictionEncoder;
 use driftline_operators::infer::{load_runtime, InferenceModel};
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseRecord, Producer};
 use tokio::sync::mpsc;
 
@@ -29,14 +28,10 @@ use crate::config::Settings;
 use crate::drift_stage::{self, DriftInput, DriftStage};
 use crate::metrics::{MetricsSnapshot, PipelineMetrics};
 use crate::offsets::OffsetTracker;
-use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
+use crate::sink::{
+    self, sink_stage, Delivery, DeliveryKind, ScoredBatch, SendRefusal, SinkProducer,
+};
 use crate::source::{self, SourceConsumer};
-
-/// A scored batch on its way to the sink.
-struct ScoredBatch {
-    input: SourceBatch,
-    outputs: Vec<(String, ArrayRef)>,
-}
 
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
@@ -386,58 +381,6 @@ fn infer_stage(
         }
         if tx.blocking_send(ScoredBatch { input, outputs }).is_err() {
             bail!("the sink stage stopped");
-        }
-    }
-    Ok(())
-}
-
-/// Encodes one prediction per row and hands it to the producer, on its own thread.
-fn sink_stage(
-    producer: &SinkProducer,
-    tracker: &OffsetTracker,
-    mut encoder: PredictionEncoder,
-    output_topic: &str,
-    mut rx: mpsc::Receiver<ScoredBatch>,
-) -> anyhow::Result<()> {
-    let mut payload = Vec::with_capacity(512);
-    while let Some(scored) = rx.blocking_recv() {
-        let processing_ms = sink::now_ms();
-        let sources = &scored.input.sources;
-        for row in 0..scored.input.num_rows() {
-            encoder.encode_row(
-                &scored.input.batch,
-                &scored.outputs,
-                row,
-                processing_ms,
-                &mut payload,
-            );
-            let delivery = Delivery {
-                topic: Arc::clone(&sources.topics[row]),
-                partition: sources.partitions[row],
-                offset: sources.offsets[row],
-                kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
-                kind: DeliveryKind::Prediction,
-            };
-            let headers = sink::source_headers(OwnedHeaders::new_with_capacity(3), &delivery);
-            let mut record = BaseRecord::with_opaque_to(output_topic, Box::new(delivery))
-                .payload(&payload[..])
-                .headers(headers);
-            if sources.keys.is_valid(row) {
-                record = record.key(sources.keys.value(row));
-            }
-            loop {
-                match sink::try_send(producer, record) {
-                    Ok(()) => break,
-                    Err(SendRefusal::QueueFull(r)) => {
-                        if tracker.has_failed() {
-                            bail!("deliveries are failing; stopping");
-                        }
-                        record = r;
-                        std::thread::sleep(sink::QUEUE_FULL_BACKOFF);
-                    }
-                    Err(SendRefusal::Fatal(e)) => bail!("cannot produce to {output_topic}: {e}"),
-                }
-            }
         }
     }
     Ok(())
