@@ -48,6 +48,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         .iter()
         .map(String::as_str)
         .chain([k.output_topic.as_str(), k.dlq_topic.as_str()])
+        .chain(
+            settings
+                .drift
+                .enabled
+                .then_some([k.drift_topic.as_str(), k.alerts_topic.as_str()])
+                .into_iter()
+                .flatten(),
+        )
         .collect();
     create_topics(&bootstrap, &topics, options.partitions, embedded.as_ref()).await?;
     let input_topic = k.input_topics[0].clone();

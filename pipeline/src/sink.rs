@@ -72,6 +72,11 @@ impl ProducerContext for SinkContext {
                 self.metrics.end_to_end.record_us(latency_ms as u64 * 1000);
                 self.tracker.acknowledge(&d.topic, d.partition, d.offset);
             }
+            Err((e, _)) if d.kind == DeliveryKind::Side => {
+                // A lost report or alert holds no input back; the next window reports again.
+                PipelineMetrics::add(&self.metrics.delivery_failures, 1);
+                tracing::warn!(error = %e, topic = %d.topic, "drift report or alert not delivered");
+            }
             Err((e, _)) => {
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
                 tracing::error!(error = %e, topic = %d.topic, partition = d.partition, offset = d.offset, "output not delivered; stopping without committing it");

@@ -364,6 +364,8 @@ pub fn pipeline_env(
         ("DRIFTLINE__KAFKA__OUTPUT_TOPIC", output.to_string()),
         ("DRIFTLINE__KAFKA__DLQ_TOPIC", dlq.to_string()),
         ("DRIFTLINE__KAFKA__GROUP_ID", group.to_string()),
+        // configs/demo.toml turns drift on; tests of drift turn it back on with their topics.
+        ("DRIFTLINE__DRIFT__ENABLED", "false".to_string()),
     ]
 }
 

@@ -239,3 +239,35 @@ async fn sigterm_mid_stream_then_restart_loses_nothing() {
         &lost[..lost.len().min(5)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_output_topic_is_a_clear_startup_error() {
+    let broker = Tansu::start();
+    let b = broker.bootstrap.as_str();
+    create_topics(b, &[("in", 1), ("dlq", 1)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut driftline = DriftlineProcess::start(
+        &pipeline_env(b, "in", "missing-out", "dlq", "missing"),
+        &dir.path().join("driftline.log"),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = driftline.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "driftline kept running without its output topic"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(dir.path().join("driftline.log")).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "a missing output topic must fail startup"
+    );
+    assert!(
+        log.contains("output topic `missing-out` does not exist"),
+        "the error names the topic:\n{log}"
+    );
+}
