@@ -192,3 +192,83 @@ fn cuda_without_a_gpu_fails_when_required_and_falls_back_otherwise() {
     .expect("falls back");
     assert_eq!(fallback.provider(), "cpu");
 }
+
+#[test]
+fn named_inputs_take_their_features_and_float64_tensors_work() {
+    // tests/fixtures/two_inputs.onnx (models/make_test_models.py): a f32 [N,2], b f64 [N,1];
+    // score = a0 + 2*a1 + b (f64 [N,1]); flag = score > 0 (i64 [N]).
+    let feature = |name: &str, kind| FeatureSpec {
+        name: name.into(),
+        kind,
+        required: true,
+    };
+    let schema = EventSchema {
+        id_field: "id".into(),
+        timestamp_field: "ts".into(),
+        timestamp_required: true,
+        features: vec![
+            feature("site", FeatureType::Category),
+            feature("z", FeatureType::F64),
+            feature("x", FeatureType::F32),
+            feature("y", FeatureType::I64),
+        ],
+    };
+    let opts = ModelOptions {
+        path: repo("tests/fixtures/two_inputs.onnx"),
+        provider: Provider::Cpu,
+        intra_threads: 1,
+        inputs: vec![
+            InputBinding {
+                input: "a".into(),
+                features: vec!["x".into(), "y".into()],
+            },
+            InputBinding {
+                input: "b".into(),
+                features: vec!["z".into()],
+            },
+        ],
+    };
+    let mut model =
+        InferenceModel::load(&runtime(), &opts, &schema).expect("two-input model loads");
+    let mut decoder = EventDecoder::new(&schema, 1 << 16);
+    let mut builder = BatchBuilder::new(&schema, 2);
+    let topic: Arc<str> = Arc::from("t");
+    let events: [&[u8]; 2] = [
+        br#"{"id":"1","ts":1,"site":"s","x":1,"y":1,"z":0.25}"#,
+        br#"{"id":"2","ts":2,"site":"s","x":-3.5,"y":1,"z":1.0}"#,
+    ];
+    for (i, e) in events.iter().enumerate() {
+        let row = decoder.decode(e, None).expect("valid");
+        builder.push(
+            row,
+            SourcePosition {
+                topic: &topic,
+                partition: 0,
+                offset: i as i64,
+                key: None,
+                kafka_timestamp_ms: 0,
+            },
+        );
+    }
+    let outputs = model
+        .run(&builder.finish().expect("batch").batch)
+        .expect("inference");
+    let score = outputs
+        .iter()
+        .find(|(n, _)| n == "score")
+        .expect("score")
+        .1
+        .as_primitive::<arrow_array::types::Float64Type>();
+    let flag = outputs
+        .iter()
+        .find(|(n, _)| n == "flag")
+        .expect("flag")
+        .1
+        .as_primitive::<Int64Type>();
+    assert_eq!(
+        score.values().to_vec(),
+        vec![3.25, -0.5],
+        "an [N,1] output becomes a scalar column"
+    );
+    assert_eq!(flag.values().to_vec(), vec![1, 0]);
+}
