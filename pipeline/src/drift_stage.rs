@@ -103,7 +103,12 @@ impl DriftStage {
             match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(input) => self.observe(&input)?,
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Phase::Monitoring(monitor) = &mut self.phase {
+                    // Only processing-time windows follow the wall clock while no events come;
+                    // event-time windows advance with the events' own timestamps (a backfill of
+                    // old events must not see them all as late).
+                    let processing_time = self.settings.drift.window == WindowKind::Time
+                        && self.settings.drift.time_source == TimeSource::Processing;
+                    if let (true, Phase::Monitoring(monitor)) = (processing_time, &mut self.phase) {
                         let outcome = monitor.tick(sink::now_ms())?;
                         self.publish(outcome)?;
                     }

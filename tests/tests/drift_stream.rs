@@ -13,8 +13,12 @@ const SHIFT_AT: u64 = 15_000;
 const PANE: u64 = 1_000;
 const PANES: u64 = 3;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
+/// Profiles a healthy sample, streams EVENTS events (1 ms of event time apart, the temperature
+/// shifted from SHIFT_AT on) through driftline with `window_env`, and returns the drift reports
+/// and alerts as a Python consumer read them.
+async fn run_stream(
+    window_env: &[(&'static str, String)],
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().expect("temp dir");
     // The reference: 20 000 healthy events (a different seed from the stream).
     let mut reference = EventGenerator::new(
@@ -83,10 +87,8 @@ async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
         ("DRIFTLINE__KAFKA__ALERTS_TOPIC", "alerts".to_string()),
         ("DRIFTLINE__DRIFT__ENABLED", "true".to_string()),
         ("DRIFTLINE__DRIFT__PROFILE", profile.display().to_string()),
-        ("DRIFTLINE__DRIFT__PANE_EVENTS", PANE.to_string()),
-        ("DRIFTLINE__DRIFT__PANES", PANES.to_string()),
-        ("DRIFTLINE__DRIFT__SLIDE", PANES.to_string()),
     ]);
+    env.extend(window_env.iter().cloned());
     let mut driftline = DriftlineProcess::start(&env, &dir.path().join("driftline.log"));
     wait_for_outputs(
         b,
@@ -113,8 +115,20 @@ async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
         String::from_utf8_lossy(&read.stderr)
     );
     let seen: serde_json::Value = serde_json::from_slice(&read.stdout).expect("reader summary");
-    let reports = seen["reports"].as_array().expect("reports");
-    let alerts = seen["alerts"].as_array().expect("alerts");
+    (
+        seen["reports"].as_array().expect("reports").clone(),
+        seen["alerts"].as_array().expect("alerts").clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
+    let (reports, alerts) = run_stream(&[
+        ("DRIFTLINE__DRIFT__PANE_EVENTS", PANE.to_string()),
+        ("DRIFTLINE__DRIFT__PANES", PANES.to_string()),
+        ("DRIFTLINE__DRIFT__SLIDE", PANES.to_string()),
+    ])
+    .await;
 
     let windows = EVENTS / (PANE * PANES);
     let temperature: Vec<_> = reports
@@ -178,5 +192,52 @@ async fn a_mean_shift_raises_an_alert_within_two_windows_and_not_before() {
     assert_eq!(
         opened_once, 1,
         "hysteresis: a drifting column opens one alert per statistic, not one per window"
+    );
+}
+
+/// Event-time windows over old timestamps (2023): windows close as event time passes, whatever
+/// the wall clock says, so a backfill is windowed like live data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_time_windows_over_old_timestamps_close_and_alert() {
+    const WINDOW_MS: u64 = PANE * PANES; // events are 1 ms apart: 3 000 events per window
+    let (reports, alerts) = run_stream(&[
+        ("DRIFTLINE__DRIFT__WINDOW", "time".to_string()),
+        ("DRIFTLINE__DRIFT__PANE_MS", PANE.to_string()),
+        ("DRIFTLINE__DRIFT__PANES", PANES.to_string()),
+        ("DRIFTLINE__DRIFT__SLIDE", PANES.to_string()),
+        ("DRIFTLINE__DRIFT__LATENESS_MS", "0".to_string()),
+    ])
+    .await;
+    let shift_ms = 1_700_000_000_000 + SHIFT_AT;
+    let temperature: Vec<_> = reports
+        .iter()
+        .filter(|r| r["column"] == "temperature")
+        .collect();
+    assert!(
+        temperature.len() >= 8,
+        "{} temperature windows closed of 10",
+        temperature.len()
+    );
+    for r in &temperature {
+        assert!(
+            r["window"]["start_ms"].is_i64() && r["window"]["end_ms"].is_i64(),
+            "time windows carry their bounds: {r}"
+        );
+        if r["window"]["end_ms"].as_u64().expect("end") <= shift_ms {
+            assert_eq!(
+                r["psi"]["drift"], false,
+                "no PSI drift before the shift: {r}"
+            );
+        }
+    }
+    let first_alert = alerts
+        .iter()
+        .filter(|a| a["column"] == "temperature" && a["state"] == "open")
+        .map(|a| a["window"]["start_ms"].as_u64().expect("start"))
+        .min()
+        .unwrap_or_else(|| panic!("no temperature alert; alerts: {alerts:?}"));
+    assert!(
+        first_alert + WINDOW_MS > shift_ms && first_alert < shift_ms + 2 * WINDOW_MS,
+        "first alert window starts at {first_alert}, shift at {shift_ms}"
     );
 }
