@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use arrow_array::{Array, ArrayRef};
 use driftline_operators::batch::SourceBatch;
 use driftline_operators::encode::PredictionEncoder;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 
@@ -100,6 +100,39 @@ pub fn create_producer(
     Ok(Arc::new(
         config.create_with_context(SinkContext { tracker, metrics })?,
     ))
+}
+
+/// Every topic driftline writes must exist: a record for a missing topic would wait in the
+/// producer's queue until it times out, and the pipeline would stall with no clear cause.
+/// (driftline never creates topics; brokers that auto-create them pass this check.)
+pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyhow::Result<()> {
+    let k = &settings.kafka;
+    let mut topics = vec![&k.output_topic, &k.dlq_topic];
+    if settings.drift.enabled {
+        topics.extend([&k.drift_topic, &k.alerts_topic]);
+    }
+    for topic in topics {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| {
+                format!(
+                    "fetching metadata for topic `{topic}` from {}",
+                    k.bootstrap_servers
+                )
+            })?;
+        let exists = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+        if !exists {
+            bail!(
+                "output topic `{topic}` does not exist on {}: create it first",
+                k.bootstrap_servers
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Source-position headers for an output of `d`.

@@ -62,7 +62,7 @@ impl Pipeline {
         let tracker = Arc::new(OffsetTracker::new());
         let producer = sink::create_producer(&settings, Arc::clone(&tracker), Arc::clone(&metrics))
             .context("creating the producer")?;
-        check_output_topics(&settings, &producer)?;
+        sink::check_output_topics(&settings, &producer)?;
         let drift = match settings.drift.enabled {
             true => Some(DriftStage::new(
                 &settings,
@@ -198,39 +198,6 @@ impl Pipeline {
         }
         Ok(metrics.snapshot())
     }
-}
-
-/// Every topic driftline writes must exist: a record for a missing topic would wait in the
-/// producer's queue until it times out, and the pipeline would stall with no clear cause.
-/// (driftline never creates topics; brokers that auto-create them pass this check.)
-fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyhow::Result<()> {
-    let k = &settings.kafka;
-    let mut topics = vec![&k.output_topic, &k.dlq_topic];
-    if settings.drift.enabled {
-        topics.extend([&k.drift_topic, &k.alerts_topic]);
-    }
-    for topic in topics {
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .with_context(|| {
-                format!(
-                    "fetching metadata for topic `{topic}` from {}",
-                    k.bootstrap_servers
-                )
-            })?;
-        let exists = metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
-        if !exists {
-            bail!(
-                "output topic `{topic}` does not exist on {}: create it first",
-                k.bootstrap_servers
-            );
-        }
-    }
-    Ok(())
 }
 
 async fn join_blocking(handle: std::thread::JoinHandle<anyhow::Result<()>>) -> anyhow::Result<()> {

@@ -171,6 +171,19 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
     }
 }
 
+/// A live feed on its own thread: `driftline gen` with `options` into `topic`.
+pub fn spawn_feed(
+    bootstrap: &str,
+    topic: &str,
+    options: driftline::gen::GenOptions,
+) -> std::thread::JoinHandle<driftline::gen::GenReport> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    std::thread::spawn(move || {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        driftline::gen::produce(&bootstrap, &topic, options, &stop).expect("feed")
+    })
+}
+
 /// Produces every `(key, payload)` and waits for all to be acknowledged.
 pub fn produce_all(bootstrap: &str, topic: &str, events: &[(String, Vec<u8>)]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

@@ -19,23 +19,15 @@ async fn a_rebalance_loses_nothing_and_commits_on_revoke() {
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
     create_topics(b, &[("in", 4), ("out", 4), ("dlq", 1)]).await;
-    let feed = {
-        let b = b.to_string();
-        std::thread::spawn(move || {
-            let options = GenOptions {
-                count: N,
-                rate: 8_000,
-                ..GenOptions::default()
-            };
-            driftline::gen::produce(
-                &b,
-                "in",
-                options,
-                &std::sync::atomic::AtomicBool::new(false),
-            )
-            .expect("feed")
-        })
-    };
+    let feed = spawn_feed(
+        b,
+        "in",
+        GenOptions {
+            count: N,
+            rate: 8_000,
+            ..GenOptions::default()
+        },
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env = pipeline_env(b, "in", "out", "dlq", "rebalance");
     env.push((

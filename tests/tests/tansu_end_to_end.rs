@@ -159,24 +159,16 @@ async fn sigterm_mid_stream_then_restart_loses_nothing() {
     let b = broker.bootstrap.as_str();
     create_topics(b, &[("in", 3), ("out", 3), ("dlq", 1)]).await;
     // A live feed at 10k events/s, so the SIGTERM lands while events are still arriving.
-    let feed = {
-        let b = b.to_string();
-        std::thread::spawn(move || {
-            let options = GenOptions {
-                count: N as u64,
-                rate: 10_000,
-                malformed_every: 200,
-                ..GenOptions::default()
-            };
-            driftline::gen::produce(
-                &b,
-                "in",
-                options,
-                &std::sync::atomic::AtomicBool::new(false),
-            )
-            .expect("feed")
-        })
-    };
+    let feed = spawn_feed(
+        b,
+        "in",
+        GenOptions {
+            count: N as u64,
+            rate: 10_000,
+            malformed_every: 200,
+            ..GenOptions::default()
+        },
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let env = pipeline_env(b, "in", "out", "dlq", "restart");
