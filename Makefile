@@ -15,7 +15,7 @@ CARGO    ?= cargo
 export ORT_DYLIB_PATH := $(abspath $(ORT_LIB))
 export TANSU_BIN      := $(TANSU)
 
-.PHONY: help run test bench lint fmt validate kcat clean-tools
+.PHONY: help run test bench lint fmt validate kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ help: ## List the targets
 run: $(VENV_OK) ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
 	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
 
-test: $(VENV_OK) $(TANSU) kcat ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka) tests
+test: $(VENV_OK) $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline
 	$(CARGO) test --workspace --exclude driftline-benches
 
@@ -52,6 +52,10 @@ $(TANSU):
 
 kcat:
 	@command -v kcat >/dev/null || { (apt-get update -qq || true) && apt-get install -y -qq kcat; }
+
+# Debian's Prometheus server: the operations tests let it scrape driftline's /metrics.
+prometheus:
+	@command -v prometheus >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 clean-tools: ## Remove the cached tools (tansu)
 	rm -rf $(TOOLS)

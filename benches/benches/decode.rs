@@ -85,6 +85,8 @@ fn decode(c: &mut Criterion) {
                                     partition: 0,
                                     offset: i as i64,
                                     key: None,
+                                    traceparent: None,
+                                    tracestate: None,
                                     kafka_timestamp_ms: 0,
                                 },
                             );

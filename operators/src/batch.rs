@@ -20,6 +20,9 @@ pub struct SourcePosition<'a> {
     pub partition: i32,
     pub offset: i64,
     pub key: Option<&'a [u8]>,
+    /// The record's W3C `traceparent` and `tracestate` headers, carried to its output.
+    pub traceparent: Option<&'a [u8]>,
+    pub tracestate: Option<&'a [u8]>,
     /// The Kafka record's timestamp (ms), the start of end-to-end latency.
     pub kafka_timestamp_ms: i64,
 }
@@ -32,6 +35,9 @@ pub struct SourcePositions {
     pub offsets: Vec<i64>,
     pub kafka_timestamps_ms: Vec<i64>,
     pub keys: BinaryArray,
+    /// Null where the record had no such header.
+    pub traceparents: BinaryArray,
+    pub tracestates: BinaryArray,
 }
 
 /// Decoded rows and where they came from.
@@ -84,6 +90,8 @@ pub struct BatchBuilder {
     offsets: Vec<i64>,
     kafka_timestamps_ms: Vec<i64>,
     keys: BinaryBuilder,
+    traceparents: BinaryBuilder,
+    tracestates: BinaryBuilder,
     capacity: usize,
 }
 
@@ -112,6 +120,9 @@ impl BatchBuilder {
             offsets: Vec::with_capacity(capacity),
             kafka_timestamps_ms: Vec::with_capacity(capacity),
             keys: BinaryBuilder::with_capacity(capacity, capacity * 16),
+            // Most events carry no trace context: start small, grow when they do.
+            traceparents: BinaryBuilder::with_capacity(capacity, 0),
+            tracestates: BinaryBuilder::with_capacity(capacity, 0),
             capacity,
         }
     }
@@ -146,6 +157,8 @@ impl BatchBuilder {
         self.offsets.push(source.offset);
         self.kafka_timestamps_ms.push(source.kafka_timestamp_ms);
         self.keys.append_option(source.key);
+        self.traceparents.append_option(source.traceparent);
+        self.tracestates.append_option(source.tracestate);
     }
 
     /// Closes the batch and leaves the builder empty for the next one.
@@ -173,6 +186,8 @@ impl BatchBuilder {
                 Vec::with_capacity(capacity),
             ),
             keys: self.keys.finish(),
+            traceparents: self.traceparents.finish(),
+            tracestates: self.tracestates.finish(),
         };
         Ok(SourceBatch { batch, sources })
     }
@@ -232,6 +247,8 @@ mod tests {
                     partition: 3,
                     offset: 10 + i as i64,
                     key: Some(key.as_bytes()),
+                    traceparent: None,
+                    tracestate: None,
                     kafka_timestamp_ms: 100,
                 },
             );

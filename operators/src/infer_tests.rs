@@ -83,6 +83,8 @@ fn demo_model_matches_python_onnxruntime() {
                 partition: 0,
                 offset: i as i64,
                 key: None,
+                traceparent: None,
+                tracestate: None,
                 kafka_timestamp_ms: 0,
             },
         );
@@ -246,6 +248,8 @@ fn named_inputs_take_their_features_and_float64_tensors_work() {
                 partition: 0,
                 offset: i as i64,
                 key: None,
+                traceparent: None,
+                tracestate: None,
                 kafka_timestamp_ms: 0,
             },
         );

@@ -23,6 +23,8 @@ pub struct Settings {
     pub model: ModelSettings,
     pub runtime: RuntimeSettings,
     pub pipeline: PipelineSettings,
+    pub health: HealthSettings,
+    pub telemetry: TelemetrySettings,
     pub log: LogSettings,
 }
 
@@ -155,6 +157,22 @@ pub struct PipelineSettings {
     pub channel_capacity: usize,
     pub max_event_bytes: usize,
     pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    pub listen: String,
+    pub stall_timeout_ms: u64,
+    pub statistics_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: String,
+    pub metrics_interval_ms: u64,
+    pub service_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +324,35 @@ impl Settings {
         }
         if self.model.name.is_empty() {
             p.push("model.name is empty".into());
+        }
+        let h = &self.health;
+        if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!(
+                "health.listen must be IP:PORT (e.g. \"127.0.0.1:9464\"), not {:?}",
+                h.listen
+            ));
+        }
+        if h.stall_timeout_ms == 0 || h.statistics_interval_ms == 0 {
+            p.push(
+                "health.stall_timeout_ms and health.statistics_interval_ms must be at least 1"
+                    .into(),
+            );
+        }
+        for (key, map) in [
+            ("common", &self.kafka.common),
+            ("consumer", &self.kafka.consumer),
+            ("producer", &self.kafka.producer),
+        ] {
+            if map.contains_key("statistics.interval.ms") {
+                p.push(format!("kafka.{key} sets `statistics.interval.ms`: set health.statistics_interval_ms instead (lag and readiness depend on it)"));
+            }
+        }
+        let t = &self.telemetry;
+        if !t.otlp_endpoint.is_empty() && !t.otlp_endpoint.starts_with("http://") {
+            p.push(format!("telemetry.otlp_endpoint must be an http:// URL of an OTLP/HTTP collector (TLS to the collector is not built in; run it beside driftline), not {:?}", t.otlp_endpoint));
+        }
+        if t.metrics_interval_ms == 0 {
+            p.push("telemetry.metrics_interval_ms must be at least 1".into());
         }
         p
     }

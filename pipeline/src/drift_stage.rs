@@ -22,7 +22,7 @@ use driftline_operators::schema::LEADING_COLUMNS;
 use rdkafka::producer::BaseRecord;
 
 use crate::config::{Settings, TimeSource, WindowKind};
-use crate::metrics::PipelineMetrics;
+use crate::metrics::{ColumnDrift, PipelineMetrics};
 use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
 
 /// One scored batch, as the drift stage sees it.
@@ -158,6 +158,19 @@ impl DriftStage {
             self.send(&k.drift_topic, &report.column, &serde_json::to_vec(report)?)?;
             PipelineMetrics::add(&self.metrics.drift_reports, 1);
         }
+        if !outcome.reports.is_empty() {
+            if let Ok(mut columns) = self.metrics.drift_columns.lock() {
+                for r in &outcome.reports {
+                    let scores = ColumnDrift {
+                        psi: r.psi.value,
+                        kl: r.kl.value,
+                        ks: r.ks.as_ref().map(|ks| ks.statistic),
+                        drifting: r.drift,
+                    };
+                    columns.insert(r.column.clone(), scores);
+                }
+            }
+        }
         for alert in &outcome.alerts {
             tracing::warn!(column = %alert.column, statistic = ?alert.statistic, value = alert.value, state = ?alert.state, "drift alert");
             self.send(&k.alerts_topic, &alert.column, &serde_json::to_vec(alert)?)?;
@@ -173,6 +186,7 @@ impl DriftStage {
             offset: -1,
             kafka_timestamp_ms: 0,
             kind: DeliveryKind::Side,
+            enqueued: std::time::Instant::now(),
         };
         let mut record = BaseRecord::with_opaque_to(topic, Box::new(delivery))
             .key(key.as_bytes())

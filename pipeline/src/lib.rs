@@ -3,6 +3,8 @@
 //! Follow the data from [`config`] (what to read, which model) through [`topology`], which wires
 //! [`source`] → decode → batch → infer → encode → [`sink`], with [`offsets`] deciding what may
 //! be committed. The operators themselves live in the `driftline-operators` crate.
+//! Operations: [`health`] and [`health_server`] (probes, `/metrics`), [`otel_metrics`] and
+//! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -10,13 +12,21 @@ pub mod drift_cli;
 pub mod drift_stage;
 pub mod embedded_broker;
 pub mod gen;
+pub mod health;
+pub mod health_server;
+pub mod infer_stage;
+pub mod kafka_stats;
 pub mod metrics;
 pub mod offsets;
+pub mod otel_metrics;
+pub mod process_stats;
 pub mod profile_cli;
 pub mod sink;
 pub mod source;
+pub mod source_stage;
 pub mod telemetry;
 pub mod topology;
+pub mod trace_context;
 pub mod validate;
 
 pub use config::Settings;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => return validate_command(args.config.as_deref()),
-        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run(args.config.as_deref()))),
+        Command::Run(args) => run_command(args.config.as_deref()),
         Command::Gen(args) => gen_command(args),
         Command::Drift(args) => return drift_command(args),
         Command::Profile(args) => profile_command(args),
@@ -41,14 +41,40 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-async fn run(config: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Telemetry first (its exporters must outlive the runtime and flush after it), then the
+/// pipeline on a multi-threaded runtime.
+fn run_command(config: Option<&std::path::Path>) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    telemetry::init(&settings.log);
+    let _traces = telemetry::init_with_traces(&settings)?;
+    runtime()?.block_on(run(settings))
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let grace = std::time::Duration::from_millis(settings.pipeline.shutdown_grace_ms);
     let pipeline = Pipeline::build(settings)?;
-    let summary = pipeline.run(shutdown_signal()).await?;
+    let shutdown = async move {
+        shutdown_signal().await;
+        grace_watchdog(grace);
+    };
+    let summary = pipeline.run(shutdown).await?;
     tracing::info!(?summary, "stopped");
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
+}
+
+/// The grace period is a promise to the orchestrator: if draining takes longer, exit anyway
+/// (non-zero; what was not acknowledged is not committed and will be redelivered).
+fn grace_watchdog(grace: std::time::Duration) {
+    let _ = std::thread::Builder::new()
+        .name("driftline-grace".into())
+        .spawn(move || {
+            std::thread::sleep(grace);
+            tracing::error!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown grace period exceeded; exiting without finishing the drain"
+            );
+            std::process::exit(3);
+        });
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -1,7 +1,19 @@
-//! The pipeline's own counters and its end-to-end latency histogram, shared by all stages.
-//! Lock-free (atomics), cheap enough to update per event; read for the live line, the summary
-//! and (later) the exporters.
+//! The pipeline's own counters and latency histograms, shared by all stages.
+//!
+//! Counters are atomics, cheap enough to update per event; the OpenTelemetry instruments in
+//! [`crate::otel_metrics`] observe them when a reader (Prometheus scrape, OTLP push) asks.
+//! Latencies are recorded twice: into OpenTelemetry histograms (exported, with buckets that
+//! Prometheus and collectors aggregate) and into a fine log-bucket histogram of our own, for
+//! the exact percentiles of the run summary.
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::KeyValue;
+
+use crate::kafka_stats::PartitionLag;
 
 /// Log-spaced latency buckets: bucket i holds latencies below `GROWTH^(i+1)` microseconds,
 /// about 4% resolution from 1 µs to over an hour.
@@ -63,11 +75,101 @@ impl LatencyHistogram {
     }
 }
 
+/// The stages a batch passes through, for the per-stage latency histogram.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// JSON to Arrow, summed over the events of a batch.
+    Decode,
+    /// From the batch closing to the inference thread taking it (backpressure shows here).
+    QueueWait,
+    Inference,
+    /// Predictions encoded and handed to the producer, per batch.
+    Encode,
+    /// Handed to the producer to acknowledged by the broker, per output.
+    ProduceAck,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [
+        Stage::Decode,
+        Stage::QueueWait,
+        Stage::Inference,
+        Stage::Encode,
+        Stage::ProduceAck,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::QueueWait => "queue_wait",
+            Stage::Inference => "inference",
+            Stage::Encode => "encode",
+            Stage::ProduceAck => "produce_ack",
+        }
+    }
+}
+
+/// Latency buckets in seconds: 100 µs to a minute, about 2.5× apart.
+const SECONDS_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+const BATCH_SIZE_BUCKETS: [f64; 12] = [
+    1.0, 8.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0,
+];
+
+/// The exported histograms; attributes are built once, not per record.
+struct Histograms {
+    stage: Histogram<f64>,
+    stage_attributes: [[KeyValue; 1]; 5],
+    end_to_end: Histogram<f64>,
+    batch_size: Histogram<u64>,
+}
+
+impl Histograms {
+    fn new(meter: &Meter) -> Self {
+        Histograms {
+            stage: meter
+                .f64_histogram("driftline.stage.duration")
+                .with_unit("s")
+                .with_description("Time spent in each pipeline stage")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            stage_attributes: Stage::ALL.map(|s| [KeyValue::new("driftline.stage", s.as_str())]),
+            end_to_end: meter
+                .f64_histogram("driftline.end_to_end.duration")
+                .with_unit("s")
+                .with_description(
+                    "From an event's Kafka timestamp to the acknowledgement of its output",
+                )
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            batch_size: meter
+                .u64_histogram("driftline.batch.size")
+                .with_unit("{event}")
+                .with_description("Events per batch handed to the model")
+                .with_boundaries(BATCH_SIZE_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+}
+
+/// The latest drift scores of one column, from its last window report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnDrift {
+    pub psi: f64,
+    pub kl: f64,
+    /// KS statistic D; numeric columns only.
+    pub ks: Option<f64>,
+    pub drifting: bool,
+}
+
 /// Counters of one pipeline run.
-#[derive(Default)]
 pub struct PipelineMetrics {
     /// The execution provider the model actually runs on ("cpu" or "cuda"), set once at startup.
     pub execution_provider: std::sync::OnceLock<&'static str>,
+    /// Model name and version, set once at startup.
+    pub model: std::sync::OnceLock<(String, String)>,
     pub events_in: AtomicU64,
     pub predictions_out: AtomicU64,
     pub dead_letters_out: AtomicU64,
@@ -76,8 +178,15 @@ pub struct PipelineMetrics {
     pub consumer_errors: AtomicU64,
     pub drift_reports: AtomicU64,
     pub drift_alerts: AtomicU64,
+    /// Acknowledged dead letters by reason (dead letters are rare: a lock is fine).
+    pub dead_letters_by_reason: Mutex<BTreeMap<&'static str, u64>>,
+    /// From the consumer's latest statistics.
+    pub consumer_lag: Mutex<Vec<PartitionLag>>,
+    /// Per column, from the latest drift report.
+    pub drift_columns: Mutex<BTreeMap<String, ColumnDrift>>,
     /// The event's Kafka timestamp to the acknowledgement of its prediction or dead letter.
     pub end_to_end: LatencyHistogram,
+    histograms: Histograms,
 }
 
 /// A point-in-time copy of the counters, for printing and tests.
@@ -98,8 +207,53 @@ pub struct MetricsSnapshot {
 }
 
 impl PipelineMetrics {
+    /// Counters at zero; histograms recorded through `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        PipelineMetrics {
+            execution_provider: Default::default(),
+            model: Default::default(),
+            events_in: Default::default(),
+            predictions_out: Default::default(),
+            dead_letters_out: Default::default(),
+            batches: Default::default(),
+            delivery_failures: Default::default(),
+            consumer_errors: Default::default(),
+            drift_reports: Default::default(),
+            drift_alerts: Default::default(),
+            dead_letters_by_reason: Default::default(),
+            consumer_lag: Default::default(),
+            drift_columns: Default::default(),
+            end_to_end: Default::default(),
+            histograms: Histograms::new(meter),
+        }
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn record_stage(&self, stage: Stage, elapsed: Duration) {
+        let h = &self.histograms;
+        h.stage
+            .record(elapsed.as_secs_f64(), &h.stage_attributes[stage as usize]);
+    }
+
+    pub fn record_end_to_end_ms(&self, latency_ms: i64) {
+        let ms = latency_ms.max(0) as u64;
+        self.end_to_end.record_us(ms * 1000);
+        self.histograms.end_to_end.record(ms as f64 / 1000.0, &[]);
+    }
+
+    pub fn record_batch(&self, rows: usize) {
+        Self::add(&self.batches, 1);
+        self.histograms.batch_size.record(rows as u64, &[]);
+    }
+
+    pub fn count_dead_letter(&self, reason: &'static str) {
+        Self::add(&self.dead_letters_out, 1);
+        if let Ok(mut by_reason) = self.dead_letters_by_reason.lock() {
+            *by_reason.entry(reason).or_default() += 1;
+        }
     }
 
     pub fn snapshot(&self) -> MetricsSnapshot {

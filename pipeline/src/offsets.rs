@@ -57,6 +57,13 @@ impl OffsetTracker {
             .map_or(0, |(_, p)| p.in_flight.len())
     }
 
+    /// Offsets of one partition registered and not yet acknowledged.
+    pub fn in_flight_of(&self, topic: &str, partition: i32) -> usize {
+        self.partitions
+            .get(&(Arc::from(topic), partition))
+            .map_or(0, |p| p.in_flight.len())
+    }
+
     /// Registers a consumed offset; false when its partition is not assigned (not tracked).
     pub fn register(&self, topic: &Arc<str>, partition: i32, offset: i64) -> bool {
         match self.partitions.get_mut(&(Arc::clone(topic), partition)) {

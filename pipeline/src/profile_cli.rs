@@ -49,6 +49,8 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
                     partition: 0,
                     offset: line as i64,
                     key: None,
+                    traceparent: None,
+                    tracestate: None,
                     kafka_timestamp_ms: 0,
                 },
             ),

@@ -3,11 +3,11 @@
 //! at-least-once is decided: an acknowledged output acknowledges its input offset in the
 //! [`OffsetTracker`]; a failed one stops the pipeline before anything past it is committed.
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use arrow_array::{Array, ArrayRef};
-use driftline_operators::batch::SourceBatch;
+use driftline_operators::batch::{SourceBatch, SourcePositions};
 use driftline_operators::encode::PredictionEncoder;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
@@ -16,8 +16,11 @@ use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::metrics::PipelineMetrics;
+use crate::health::HealthState;
+use crate::kafka_stats::ClientStatistics;
+use crate::metrics::{PipelineMetrics, Stage};
 use crate::offsets::OffsetTracker;
+use crate::trace_context::{TRACEPARENT, TRACESTATE};
 
 /// Header names on every output.
 pub const HEADER_SOURCE_TOPIC: &str = "driftline.source.topic";
@@ -37,13 +40,18 @@ pub struct Delivery {
     pub offset: i64,
     pub kafka_timestamp_ms: i64,
     pub kind: DeliveryKind,
+    /// When it was handed to the producer (for the produce-acknowledgement latency).
+    pub enqueued: Instant,
 }
 
 /// What an output is, for counting and for whether it acknowledges an input offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryKind {
     Prediction,
-    DeadLetter,
+    /// With the reason the event was rejected, for the metrics.
+    DeadLetter {
+        reason: &'static str,
+    },
     /// Drift reports and alerts: derived from windows, not from one input offset.
     Side,
 }
@@ -51,9 +59,24 @@ pub enum DeliveryKind {
 pub struct SinkContext {
     tracker: Arc<OffsetTracker>,
     metrics: Arc<PipelineMetrics>,
+    health: Arc<HealthState>,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match ClientStatistics::parse(statistics) {
+            Ok(s) => self.health.producer.set_up(s.broker_up()),
+            Err(e) => tracing::debug!(error = %e, "producer statistics"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.health.producer.set_up(false);
+        }
+        tracing::warn!(error = %error, reason, "producer");
+    }
+}
 
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = Box<Delivery>;
@@ -62,14 +85,14 @@ impl ProducerContext for SinkContext {
         match result {
             Ok(_) if d.kind == DeliveryKind::Side => {}
             Ok(_) => {
-                let counter = if d.kind == DeliveryKind::DeadLetter {
-                    &self.metrics.dead_letters_out
-                } else {
-                    &self.metrics.predictions_out
-                };
-                PipelineMetrics::add(counter, 1);
-                let latency_ms = now_ms().saturating_sub(d.kafka_timestamp_ms).max(0);
-                self.metrics.end_to_end.record_us(latency_ms as u64 * 1000);
+                match d.kind {
+                    DeliveryKind::DeadLetter { reason } => self.metrics.count_dead_letter(reason),
+                    _ => PipelineMetrics::add(&self.metrics.predictions_out, 1),
+                }
+                self.metrics
+                    .record_end_to_end_ms(now_ms().saturating_sub(d.kafka_timestamp_ms));
+                self.metrics
+                    .record_stage(Stage::ProduceAck, d.enqueued.elapsed());
                 self.tracker.acknowledge(&d.topic, d.partition, d.offset);
             }
             Err((e, _)) if d.kind == DeliveryKind::Side => {
@@ -90,16 +113,22 @@ pub fn create_producer(
     settings: &Settings,
     tracker: Arc<OffsetTracker>,
     metrics: Arc<PipelineMetrics>,
+    health: Arc<HealthState>,
 ) -> KafkaResult<Arc<SinkProducer>> {
     let k = &settings.kafka;
     let mut config = ClientConfig::new();
     for (key, value) in k.common.iter().chain(&k.producer) {
         config.set(key, value);
     }
-    config.set("bootstrap.servers", &k.bootstrap_servers);
-    Ok(Arc::new(
-        config.create_with_context(SinkContext { tracker, metrics })?,
-    ))
+    config.set("bootstrap.servers", &k.bootstrap_servers).set(
+        "statistics.interval.ms",
+        settings.health.statistics_interval_ms.to_string(),
+    );
+    Ok(Arc::new(config.create_with_context(SinkContext {
+        tracker,
+        metrics,
+        health,
+    })?))
 }
 
 /// Every topic driftline writes must exist: a record for a missing topic would wait in the
@@ -222,18 +251,40 @@ pub fn now_ms() -> i64 {
 pub struct ScoredBatch {
     pub input: SourceBatch,
     pub outputs: Vec<(String, ArrayRef)>,
+    /// The batch's span, ended when the sink has handed every prediction to the producer.
+    pub span: tracing::Span,
+}
+
+/// The source position headers of a prediction, and its event's trace context if it had one.
+fn prediction_headers(sources: &SourcePositions, row: usize, d: &Delivery) -> OwnedHeaders {
+    let mut headers = source_headers(OwnedHeaders::new_with_capacity(5), d);
+    for (key, values) in [
+        (TRACEPARENT, &sources.traceparents),
+        (TRACESTATE, &sources.tracestates),
+    ] {
+        if values.is_valid(row) {
+            headers = headers.insert(Header {
+                key,
+                value: Some(values.value(row)),
+            });
+        }
+    }
+    headers
 }
 
 /// Encodes one prediction per row and hands it to the producer, on its own thread.
 pub fn sink_stage(
     producer: &SinkProducer,
     tracker: &OffsetTracker,
+    metrics: &PipelineMetrics,
     mut encoder: PredictionEncoder,
     output_topic: &str,
     mut rx: mpsc::Receiver<ScoredBatch>,
 ) -> anyhow::Result<()> {
     let mut payload = Vec::with_capacity(512);
     while let Some(scored) = rx.blocking_recv() {
+        let _span = tracing::info_span!(parent: &scored.span, "encode_produce").entered();
+        let started = Instant::now();
         let processing_ms = now_ms();
         let sources = &scored.input.sources;
         for row in 0..scored.input.num_rows() {
@@ -250,8 +301,9 @@ pub fn sink_stage(
                 offset: sources.offsets[row],
                 kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
                 kind: DeliveryKind::Prediction,
+                enqueued: Instant::now(),
             };
-            let headers = source_headers(OwnedHeaders::new_with_capacity(3), &delivery);
+            let headers = prediction_headers(sources, row, &delivery);
             let mut record = BaseRecord::with_opaque_to(output_topic, Box::new(delivery))
                 .payload(&payload[..])
                 .headers(headers);
@@ -272,6 +324,7 @@ pub fn sink_stage(
                 }
             }
         }
+        metrics.record_stage(Stage::Encode, started.elapsed());
     }
     Ok(())
 }

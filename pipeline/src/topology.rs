@@ -6,32 +6,39 @@
 //! producer acknowledgements ─► OffsetTracker ─► consumer offset store ─► commit
 //! ```
 //!
+//! The stages live in [`crate::source_stage`], [`crate::infer_stage`], [`crate::sink`] and
+//! [`crate::drift_stage`]; this file wires them and owns the order of shutdown.
+//!
 //! Bounded channels are the backpressure: when inference or the broker is slow, the source stops
 //! polling and lag grows, memory does not. On shutdown the source stops consuming and closes its
 //! channel; each stage drains what it holds and closes the next; the producer flushes and the
 //! consumer commits what was acknowledged.
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use driftline_operators::batch::{BatchBuilder, BatchPolicy, SourceBatch, SourcePosition};
-use driftline_operators::decode::{DecodeError, EventDecoder};
+use driftline_operators::batch::{BatchBuilder, BatchPolicy};
+use driftline_operators::decode::EventDecoder;
 use driftline_operators::encode::PredictionEncoder;
 use driftline_operators::infer::{load_runtime, InferenceModel};
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::drift_stage::{self, DriftInput, DriftStage};
+use crate::drift_stage::{self, DriftStage};
+use crate::health::HealthState;
+use crate::health_server::HealthServer;
+use crate::infer_stage::infer_stage;
 use crate::metrics::{MetricsSnapshot, PipelineMetrics};
 use crate::offsets::OffsetTracker;
-use crate::sink::{
-    self, sink_stage, Delivery, DeliveryKind, ScoredBatch, SendRefusal, SinkProducer,
-};
+use crate::otel_metrics::MetricsExporter;
+use crate::sink::{self, sink_stage, ScoredBatch, SinkProducer};
 use crate::source::{self, SourceConsumer};
+use crate::source_stage::{QueuedBatch, SourceStage};
 
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
@@ -43,6 +50,10 @@ pub struct Pipeline {
     consumer: Arc<SourceConsumer>,
     producer: Arc<SinkProducer>,
     drift: Option<DriftStage>,
+    health: Arc<HealthState>,
+    exporter: Arc<MetricsExporter>,
+    /// Serves probes and `/metrics` from build until the pipeline is dropped.
+    health_server: Option<HealthServer>,
 }
 
 impl Pipeline {
@@ -57,11 +68,32 @@ impl Pipeline {
             v => v.to_string(),
         };
         tracing::info!(model = %settings.model.name, version = %model_version, execution_provider = model.provider(), "model loaded");
-        let metrics = Arc::new(PipelineMetrics::default());
+        let exporter = Arc::new(MetricsExporter::new(&settings)?);
+        let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
         let _ = metrics.execution_provider.set(model.provider());
+        let _ = metrics
+            .model
+            .set((settings.model.name.clone(), model_version.clone()));
+        let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
+        health.model_loaded.store(true, Ordering::Relaxed);
+        exporter.observe(&settings, &metrics, &health);
+        // Up before the clients connect, so probes answer "not ready" rather than nothing.
+        let health_server = match settings.health.listen.as_str() {
+            "" => None,
+            listen => Some(HealthServer::start(
+                listen,
+                Arc::clone(&health),
+                Arc::clone(&exporter),
+            )?),
+        };
         let tracker = Arc::new(OffsetTracker::new());
-        let producer = sink::create_producer(&settings, Arc::clone(&tracker), Arc::clone(&metrics))
-            .context("creating the producer")?;
+        let producer = sink::create_producer(
+            &settings,
+            Arc::clone(&tracker),
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+        )
+        .context("creating the producer")?;
         sink::check_output_topics(&settings, &producer)?;
         let drift = match settings.drift.enabled {
             true => Some(DriftStage::new(
@@ -71,8 +103,13 @@ impl Pipeline {
             )?),
             false => None,
         };
-        let consumer = source::create_consumer(&settings, Arc::clone(&tracker))
-            .context("creating the consumer")?;
+        let consumer = source::create_consumer(
+            &settings,
+            Arc::clone(&tracker),
+            Arc::clone(&health),
+            Arc::clone(&metrics),
+        )
+        .context("creating the consumer")?;
         Ok(Pipeline {
             settings,
             model,
@@ -82,7 +119,15 @@ impl Pipeline {
             consumer,
             producer,
             drift,
+            health,
+            exporter,
+            health_server,
         })
+    }
+
+    /// Where the health server listens (the port is chosen by the OS for "IP:0").
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_server.as_ref().map(HealthServer::addr)
     }
 
     /// Live counters, readable while the pipeline runs.
@@ -105,9 +150,12 @@ impl Pipeline {
             consumer,
             producer,
             drift,
+            health,
+            exporter,
+            health_server,
         } = self;
         let capacity = settings.pipeline.channel_capacity;
-        let (batch_tx, batch_rx) = mpsc::channel::<SourceBatch>(capacity);
+        let (batch_tx, batch_rx) = mpsc::channel::<QueuedBatch>(capacity);
         let (scored_tx, scored_rx) = mpsc::channel::<ScoredBatch>(capacity);
 
         let (drift_tx, drift_thread) = match drift {
@@ -121,13 +169,15 @@ impl Pipeline {
             }
             None => (None, None),
         };
+        let infer_metrics = Arc::clone(&metrics);
         let infer_thread = std::thread::Builder::new()
             .name("driftline-infer".into())
-            .spawn(move || infer_stage(model, batch_rx, scored_tx, drift_tx))
+            .spawn(move || infer_stage(model, &infer_metrics, batch_rx, scored_tx, drift_tx))
             .context("starting the inference thread")?;
         let encoder = PredictionEncoder::new(&settings.model.name, &model_version);
         let sink_producer = Arc::clone(&producer);
         let sink_tracker = Arc::clone(&tracker);
+        let sink_metrics = Arc::clone(&metrics);
         let output_topic = settings.kafka.output_topic.clone();
         let sink_thread = std::thread::Builder::new()
             .name("driftline-sink".into())
@@ -135,6 +185,7 @@ impl Pipeline {
                 sink_stage(
                     &sink_producer,
                     &sink_tracker,
+                    &sink_metrics,
                     encoder,
                     &output_topic,
                     scored_rx,
@@ -147,6 +198,7 @@ impl Pipeline {
             producer: &producer,
             tracker: &tracker,
             metrics: &metrics,
+            health: &health,
             decoder: EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes),
             builder: BatchBuilder::new(&settings.schema, settings.batch.max_rows),
             policy: BatchPolicy {
@@ -155,12 +207,18 @@ impl Pipeline {
             },
             dlq_topic: &settings.kafka.dlq_topic,
             batch_tx,
+            decode_time: Duration::ZERO,
+            links: Vec::new(),
         };
         let source_result = source.run(shutdown).await;
         drop(source);
 
-        // The stages drain in order as each channel closes.
+        // The stages drain in order as each channel closes; the producer gets what is left of
+        // the grace period to flush.
+        health.stopping.store(true, Ordering::Relaxed);
+        // A fifth of the grace (at most a second) is kept for the final commit and exit.
         let grace = Duration::from_millis(settings.pipeline.shutdown_grace_ms);
+        let deadline = Instant::now() + grace - (grace / 5).min(Duration::from_secs(1));
         let infer_result = join_blocking(infer_thread).await;
         let sink_result = join_blocking(sink_thread).await;
         let drift_result = match drift_thread {
@@ -168,6 +226,7 @@ impl Pipeline {
             None => Ok(()),
         };
         let flush_producer = Arc::clone(&producer);
+        let grace = deadline.saturating_duration_since(Instant::now());
         let flush = tokio::task::spawn_blocking(move || flush_producer.flush(grace)).await;
         match flush {
             Ok(Ok(())) => {}
@@ -189,6 +248,8 @@ impl Pipeline {
             Err(e) => tracing::warn!(error = %e, "final commit task failed"),
         }
         consumer.unsubscribe();
+        exporter.shutdown();
+        drop(health_server);
         source_result?;
         infer_result?;
         sink_result?;
@@ -205,188 +266,4 @@ async fn join_blocking(handle: std::thread::JoinHandle<anyhow::Result<()>>) -> a
         .await
         .context("joining a stage")?
         .map_err(|_| anyhow::anyhow!("a pipeline stage panicked"))?
-}
-
-/// Consumes, decodes and batches; dead-letters what cannot be decoded.
-struct SourceStage<'a> {
-    consumer: &'a SourceConsumer,
-    producer: &'a SinkProducer,
-    tracker: &'a OffsetTracker,
-    metrics: &'a PipelineMetrics,
-    decoder: EventDecoder,
-    builder: BatchBuilder,
-    policy: BatchPolicy,
-    dlq_topic: &'a str,
-    batch_tx: mpsc::Sender<SourceBatch>,
-}
-
-impl SourceStage<'_> {
-    async fn run(&mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        tokio::pin!(shutdown);
-        let mut deadline: Option<Instant> = None;
-        let mut failure_check = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            let linger = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                () = linger => {
-                    self.flush().await?;
-                    deadline = None;
-                }
-                _ = failure_check.tick() => {
-                    if self.tracker.has_failed() {
-                        break;
-                    }
-                }
-                message = self.consumer.recv() => match message {
-                    Ok(message) => {
-                        if self.accept(&message).await? && deadline.is_none() {
-                            deadline = Some(self.policy.deadline(Instant::now()));
-                        }
-                        if self.policy.is_full(self.builder.len()) {
-                            self.flush().await?;
-                            deadline = None;
-                        }
-                    }
-                    Err(e) => {
-                        PipelineMetrics::add(&self.metrics.consumer_errors, 1);
-                        tracing::warn!(error = %e, "consumer error");
-                    }
-                },
-            }
-        }
-        self.flush().await
-    }
-
-    /// Takes one message: into the batch (true) or to the dead-letter topic (false).
-    async fn accept(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<bool> {
-        PipelineMetrics::add(&self.metrics.events_in, 1);
-        let topic: Arc<str> = self.topic_arc(message.topic());
-        self.tracker
-            .register(&topic, message.partition(), message.offset());
-        let kafka_timestamp_ms = message.timestamp().to_millis();
-        let payload = message.payload().unwrap_or_default();
-        match self.decoder.decode(payload, kafka_timestamp_ms) {
-            Ok(row) => {
-                let position = SourcePosition {
-                    topic: &topic,
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key(),
-                    kafka_timestamp_ms: kafka_timestamp_ms.unwrap_or_else(sink::now_ms),
-                };
-                self.builder.push(row, position);
-                Ok(true)
-            }
-            Err(error) => {
-                self.dead_letter(message, topic, &error).await?;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Reuses one `Arc<str>` per input topic rather than allocating per message.
-    fn topic_arc(&self, topic: &str) -> Arc<str> {
-        thread_local! {
-            static TOPICS: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        TOPICS.with_borrow_mut(|topics| match topics.iter().find(|t| &***t == topic) {
-            Some(t) => Arc::clone(t),
-            None => {
-                let t: Arc<str> = Arc::from(topic);
-                topics.push(Arc::clone(&t));
-                t
-            }
-        })
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        topic: Arc<str>,
-        error: &DecodeError,
-    ) -> anyhow::Result<()> {
-        tracing::debug!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "dead-lettering event");
-        let delivery = Delivery {
-            topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            kafka_timestamp_ms: message.timestamp().to_millis().unwrap_or_else(sink::now_ms),
-            kind: DeliveryKind::DeadLetter,
-        };
-        let headers = sink::dead_letter_headers(
-            message.headers(),
-            error.reason.as_str(),
-            error.field.as_deref(),
-            &error.detail,
-            &delivery,
-        );
-        let mut record =
-            BaseRecord::with_opaque_to(self.dlq_topic, Box::new(delivery)).headers(headers);
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        loop {
-            match sink::try_send(self.producer, record) {
-                Ok(()) => return Ok(()),
-                Err(SendRefusal::QueueFull(r)) => {
-                    record = r;
-                    tokio::time::sleep(sink::QUEUE_FULL_BACKOFF).await;
-                }
-                Err(SendRefusal::Fatal(e)) => bail!(
-                    "cannot produce to the dead-letter topic {}: {e}",
-                    self.dlq_topic
-                ),
-            }
-        }
-    }
-
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.builder.is_empty() {
-            return Ok(());
-        }
-        let batch = self.builder.finish().context("closing a batch")?;
-        PipelineMetrics::add(&self.metrics.batches, 1);
-        self.batch_tx
-            .send(batch)
-            .await
-            .map_err(|_| anyhow::anyhow!("the inference stage stopped"))
-    }
-}
-
-/// Runs the model over each batch, on its own thread (inference is CPU-bound and synchronous),
-/// and hands the scored batch to the sink and, shared, to the drift side stream.
-fn infer_stage(
-    mut model: InferenceModel,
-    mut rx: mpsc::Receiver<SourceBatch>,
-    tx: mpsc::Sender<ScoredBatch>,
-    drift_tx: Option<std::sync::mpsc::SyncSender<DriftInput>>,
-) -> anyhow::Result<()> {
-    while let Some(input) = rx.blocking_recv() {
-        let outputs = model.run(&input.batch).context("inference")?;
-        if let Some(drift) = &drift_tx {
-            // Arrow arrays are reference-counted: sharing the batch copies no data.
-            let shared = DriftInput {
-                batch: input.batch.clone(),
-                outputs: outputs.clone(),
-                partitions: input.sources.partitions.clone(),
-            };
-            if drift.send(shared).is_err() {
-                bail!("the drift stage stopped");
-            }
-        }
-        if tx.blocking_send(ScoredBatch { input, outputs }).is_err() {
-            bail!("the sink stage stopped");
-        }
-    }
-    Ok(())
 }

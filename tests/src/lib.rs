@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
+
+pub mod http;
+pub mod otlp_receiver;
+pub mod prometheus;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,13 +65,41 @@ pub fn free_port() -> u16 {
 
 /// A tansu broker process with the sqlite engine, stopped by PID on drop.
 pub struct Tansu {
-    child: Child,
+    child: Option<Child>,
     pub bootstrap: String,
-    _dir: tempfile::TempDir,
+    port: u16,
+    dir: tempfile::TempDir,
 }
 
 impl Tansu {
     pub fn start() -> Tansu {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let child = Self::spawn(dir.path(), port);
+        add_header_index(&dir.path().join("tansu.db"));
+        Tansu {
+            child: Some(child),
+            bootstrap: format!("127.0.0.1:{port}"),
+            port,
+            dir,
+        }
+    }
+
+    /// Kills the broker (its data stays, for [`Tansu::restart`]).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Some(Self::spawn(self.dir.path(), self.port));
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
         let bin = std::env::var_os("TANSU_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -79,8 +111,6 @@ impl Tansu {
             "tansu not found at {} (make test installs it; or set TANSU_BIN)",
             bin.display()
         );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(bin)
             .args([
@@ -92,7 +122,7 @@ impl Tansu {
             ])
             // tansu resolves the sqlite path against its working directory.
             .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(dir.path())
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -106,12 +136,7 @@ impl Tansu {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        add_header_index(&dir.path().join("tansu.db"));
-        Tansu {
-            child,
-            bootstrap,
-            _dir: dir,
-        }
+        child
     }
 }
 
@@ -144,8 +169,7 @@ fn add_header_index(db: &Path) {
 
 impl Drop for Tansu {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -186,15 +210,34 @@ pub fn spawn_feed(
 
 /// Produces every `(key, payload)` and waits for all to be acknowledged.
 pub fn produce_all(bootstrap: &str, topic: &str, events: &[(String, Vec<u8>)]) {
+    let events: Vec<_> = events
+        .iter()
+        .map(|(k, p)| (k.clone(), p.clone(), None))
+        .collect();
+    produce_with_traceparent(bootstrap, topic, &events);
+}
+
+/// As [`produce_all`], with a `traceparent` header on the events that have one.
+pub fn produce_with_traceparent(
+    bootstrap: &str,
+    topic: &str,
+    events: &[(String, Vec<u8>, Option<String>)],
+) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
         .create()
         .expect("producer");
-    for (key, payload) in events {
+    for (key, payload, traceparent) in events {
         let mut record = BaseRecord::to(topic)
             .key(key.as_bytes())
             .payload(&payload[..]);
+        if let Some(tp) = traceparent {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: "traceparent",
+                value: Some(tp.as_str()),
+            }));
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -379,6 +422,8 @@ pub fn pipeline_env(
         ("DRIFTLINE__KAFKA__GROUP_ID", group.to_string()),
         // configs/demo.toml turns drift on; tests of drift turn it back on with their topics.
         ("DRIFTLINE__DRIFT__ENABLED", "false".to_string()),
+        // Tests run side by side: each health server takes a port of its own.
+        ("DRIFTLINE__HEALTH__LISTEN", "127.0.0.1:0".to_string()),
     ]
 }
 

@@ -171,7 +171,13 @@ async fn sigterm_mid_stream_then_restart_loses_nothing() {
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let env = pipeline_env(b, "in", "out", "dlq", "restart");
+    let mut env = pipeline_env(b, "in", "out", "dlq", "restart");
+    // The grace period is a promise to the orchestrator: exit 0 within it.
+    const GRACE: Duration = Duration::from_secs(5);
+    env.push((
+        "DRIFTLINE__PIPELINE__SHUTDOWN_GRACE_MS",
+        GRACE.as_millis().to_string(),
+    ));
     let mut first = DriftlineProcess::start(&env, &dir.path().join("first.log"));
     let part_way = wait_for_outputs(
         b,
@@ -180,7 +186,7 @@ async fn sigterm_mid_stream_then_restart_loses_nothing() {
         Duration::ZERO,
         Duration::from_secs(120),
     );
-    let status = first.terminate(Duration::from_secs(30));
+    let status = first.terminate(GRACE);
     assert!(status.success(), "first run exited with {status}");
     let after_first = topic_size(b, "out", 3) + topic_size(b, "dlq", 1);
     assert!(

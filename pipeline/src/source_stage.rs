@@ -1,0 +1,249 @@
+//! The source stage: consumes, decodes and batches on the async side of the pipeline, and
+//! dead-letters what cannot be decoded. Each closed batch gets a span (linked to the trace
+//! context of its events) and the time it closed, for the queue-wait latency.
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use driftline_operators::batch::{BatchBuilder, BatchPolicy, SourceBatch, SourcePosition};
+use driftline_operators::decode::{DecodeError, EventDecoder};
+use opentelemetry::trace::SpanContext;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::BaseRecord;
+use tokio::sync::mpsc;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::health::HealthState;
+use crate::metrics::{PipelineMetrics, Stage};
+use crate::offsets::OffsetTracker;
+use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
+use crate::source::SourceConsumer;
+use crate::trace_context::{self, TRACEPARENT, TRACESTATE};
+
+/// A closed batch on its way to inference.
+pub struct QueuedBatch {
+    pub batch: SourceBatch,
+    pub closed_at: Instant,
+    pub span: tracing::Span,
+}
+
+/// A span links to at most this many producer contexts (the first distinct ones of its batch):
+/// enough to find the producers, bounded so a batch of 8192 traced events stays cheap.
+const MAX_LINKS: usize = 128;
+
+/// Consumes, decodes and batches; dead-letters what cannot be decoded.
+pub struct SourceStage<'a> {
+    pub consumer: &'a SourceConsumer,
+    pub producer: &'a SinkProducer,
+    pub tracker: &'a OffsetTracker,
+    pub metrics: &'a PipelineMetrics,
+    pub health: &'a HealthState,
+    pub decoder: EventDecoder,
+    pub builder: BatchBuilder,
+    pub policy: BatchPolicy,
+    pub dlq_topic: &'a str,
+    pub batch_tx: mpsc::Sender<QueuedBatch>,
+    /// Decode time of the open batch's events, recorded when it closes.
+    pub decode_time: Duration,
+    /// The producers' trace contexts of the open batch's events.
+    pub links: Vec<SpanContext>,
+}
+
+impl SourceStage<'_> {
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut deadline: Option<Instant> = None;
+        let mut failure_check = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            self.health.heartbeat();
+            let linger = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                () = linger => {
+                    self.flush().await?;
+                    deadline = None;
+                }
+                _ = failure_check.tick() => {
+                    if self.tracker.has_failed() {
+                        break;
+                    }
+                }
+                message = self.consumer.recv() => match message {
+                    Ok(message) => {
+                        if self.accept(&message).await? && deadline.is_none() {
+                            deadline = Some(self.policy.deadline(Instant::now()));
+                        }
+                        if self.policy.is_full(self.builder.len()) {
+                            self.flush().await?;
+                            deadline = None;
+                        }
+                    }
+                    Err(e) => {
+                        PipelineMetrics::add(&self.metrics.consumer_errors, 1);
+                        tracing::warn!(error = %e, "consumer error");
+                    }
+                },
+            }
+        }
+        self.flush().await
+    }
+
+    /// Takes one message: into the batch (true) or to the dead-letter topic (false).
+    async fn accept(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<bool> {
+        PipelineMetrics::add(&self.metrics.events_in, 1);
+        let topic: Arc<str> = self.topic_arc(message.topic());
+        self.tracker
+            .register(&topic, message.partition(), message.offset());
+        let kafka_timestamp_ms = message.timestamp().to_millis();
+        let payload = message.payload().unwrap_or_default();
+        let started = Instant::now();
+        let decoded = self.decoder.decode(payload, kafka_timestamp_ms);
+        self.decode_time += started.elapsed();
+        match decoded {
+            Ok(row) => {
+                let (traceparent, tracestate) = trace_headers(message);
+                if let Some(cx) = traceparent.and_then(trace_context::parse_traceparent) {
+                    if self.links.len() < MAX_LINKS && !self.links.contains(&cx) {
+                        self.links.push(cx);
+                    }
+                }
+                let position = SourcePosition {
+                    topic: &topic,
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    traceparent,
+                    tracestate,
+                    kafka_timestamp_ms: kafka_timestamp_ms.unwrap_or_else(sink::now_ms),
+                };
+                self.builder.push(row, position);
+                Ok(true)
+            }
+            Err(error) => {
+                self.dead_letter(message, topic, &error).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Reuses one `Arc<str>` per input topic rather than allocating per message.
+    fn topic_arc(&self, topic: &str) -> Arc<str> {
+        thread_local! {
+            static TOPICS: std::cell::RefCell<Vec<Arc<str>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        TOPICS.with_borrow_mut(|topics| match topics.iter().find(|t| &***t == topic) {
+            Some(t) => Arc::clone(t),
+            None => {
+                let t: Arc<str> = Arc::from(topic);
+                topics.push(Arc::clone(&t));
+                t
+            }
+        })
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        topic: Arc<str>,
+        error: &DecodeError,
+    ) -> anyhow::Result<()> {
+        tracing::debug!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "dead-lettering event");
+        let delivery = Delivery {
+            topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            kafka_timestamp_ms: message.timestamp().to_millis().unwrap_or_else(sink::now_ms),
+            kind: DeliveryKind::DeadLetter {
+                reason: error.reason.as_str(),
+            },
+            enqueued: Instant::now(),
+        };
+        let headers = sink::dead_letter_headers(
+            message.headers(),
+            error.reason.as_str(),
+            error.field.as_deref(),
+            &error.detail,
+            &delivery,
+        );
+        let mut record =
+            BaseRecord::with_opaque_to(self.dlq_topic, Box::new(delivery)).headers(headers);
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        loop {
+            match sink::try_send(self.producer, record) {
+                Ok(()) => return Ok(()),
+                Err(SendRefusal::QueueFull(r)) => {
+                    record = r;
+                    tokio::time::sleep(sink::QUEUE_FULL_BACKOFF).await;
+                }
+                Err(SendRefusal::Fatal(e)) => bail!(
+                    "cannot produce to the dead-letter topic {}: {e}",
+                    self.dlq_topic
+                ),
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = self.builder.finish().context("closing a batch")?;
+        self.metrics.record_batch(batch.num_rows());
+        self.metrics
+            .record_stage(Stage::Decode, std::mem::take(&mut self.decode_time));
+        let span = tracing::info_span!(
+            "driftline.batch",
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.batch.message_count = batch.num_rows(),
+        );
+        for link in self.links.drain(..) {
+            span.add_link(link);
+        }
+        let queued = QueuedBatch {
+            batch,
+            closed_at: Instant::now(),
+            span,
+        };
+        // Waiting on backpressure is not being stuck: keep the liveness heartbeat going.
+        let send = self.batch_tx.send(queued);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => {
+                    return sent.map_err(|_| anyhow::anyhow!("the inference stage stopped"));
+                }
+                () = tokio::time::sleep(Duration::from_millis(100)) => self.health.heartbeat(),
+            }
+        }
+    }
+}
+
+/// The record's `traceparent` and `tracestate` headers, when present.
+fn trace_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, Option<&'m [u8]>) {
+    let Some(headers) = message.headers() else {
+        return (None, None);
+    };
+    let (mut parent, mut state) = (None, None);
+    for h in headers.iter() {
+        match h.key {
+            TRACEPARENT => parent = h.value,
+            TRACESTATE => state = h.value,
+            _ => {}
+        }
+    }
+    (parent, state)
+}
