@@ -15,25 +15,28 @@ CARGO    ?= cargo
 export ORT_DYLIB_PATH := $(abspath $(ORT_LIB))
 export TANSU_BIN      := $(TANSU)
 
-.PHONY: help run test bench lint fmt validate kcat prometheus clean-tools
+.PHONY: help run test bench lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: $(VENV_OK) ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
+run: $(VENV_OK) build-deps ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
 	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
 
-test: $(VENV_OK) $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
+test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline
 	$(CARGO) test --workspace --exclude driftline-benches
 
-bench: $(VENV_OK) ## Criterion benches (see BENCHMARKS.md)
+bench: $(VENV_OK) build-deps ## Criterion benches (see BENCHMARKS.md)
 	$(CARGO) bench -p driftline-benches
 
 validate: $(VENV_OK) ## Check configs/demo.toml against the demo model
 	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml
 
-lint: ## rustfmt and clippy, as CI would
+lint-deploy: ## Static checks of docker/ and deploy/k8s/: compose, Dockerfiles, k8s and KEDA schemas, PromQL vs metrics (installs its tools)
+	CACHE=$(CACHE) bash scripts/lint-deploy.sh
+
+lint: build-deps ## rustfmt and clippy, as CI would
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -49,6 +52,10 @@ $(VENV_OK): requirements.txt
 # tansu is built once per machine (about 8.5 minutes) and reused from the cache.
 $(TANSU):
 	$(CARGO) install tansu --version 0.6.0 --locked --features libsql --root $(TOOLS)
+
+# librdkafka is built with TLS (SASL_SSL, SCRAM) against the system's OpenSSL.
+build-deps:
+	@dpkg -s libssl-dev pkg-config >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev pkg-config; }
 
 kcat:
 	@command -v kcat >/dev/null || { (apt-get update -qq || true) && apt-get install -y -qq kcat; }
