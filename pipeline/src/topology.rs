@@ -59,6 +59,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
+        tracing::debug!(settings = %settings.redacted_toml(), "effective settings");
         let runtime = load_runtime(&settings.onnxruntime_library())?;
         let model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
         let model_version = match settings.model.version.as_str() {

@@ -44,8 +44,13 @@ async fn prometheus_scrapes_events_latency_stages_and_lag() {
     let health = health_addr();
     let mut env = pipeline_env(b, "in", "out", "dlq", "prometheus");
     env.push(("DRIFTLINE__HEALTH__LISTEN", health.to_string()));
+    // A secret from the environment, and a log level that prints the effective settings.
+    env.push(("DRIFTLINE__KAFKA__COMMON__SASL_PASSWORD", SECRET.into()));
+    env.push(("DRIFTLINE__LOG__LEVEL", "info,driftline=debug".into()));
+    env.push(("DRIFTLINE__LOG__FORMAT", "json".into()));
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut driftline = DriftlineProcess::start(&env, &dir.path().join("driftline.log"));
+    let log = dir.path().join("driftline.log");
+    let mut driftline = DriftlineProcess::start(&env, &log);
     let prom = Prometheus::start(health, "driftline");
 
     let feed = spawn_feed(
@@ -119,7 +124,20 @@ async fn prometheus_scrapes_events_latency_stages_and_lag() {
 
     let status = driftline.terminate(Duration::from_secs(30));
     assert!(status.success(), "driftline exited with {status}");
+
+    // JSON logs, with the settings printed, and the secret nowhere in them.
+    let log = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "effective settings"));
+    assert!(log.contains("<redacted>") && !log.contains(SECRET));
 }
+
+const SECRET: &str = "hunter2-from-the-environment";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_gets_spans_and_metrics_and_traceparent_reaches_predictions() {
