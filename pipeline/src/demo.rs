@@ -88,6 +88,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         options.events,
         options.rate
     );
+    if let Some(addr) = pipeline.health_addr() {
+        println!("  health and metrics:     curl http://{addr}/readyz  (and /metrics)");
+    }
     let metrics = pipeline.metrics();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(pipeline.run(async {
