@@ -7,6 +7,7 @@
 //! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
 pub mod cli;
 pub mod config;
+mod config_rules;
 pub mod demo;
 pub mod drift_cli;
 pub mod drift_stage;

@@ -1,0 +1,108 @@
+//! The cross-field rules of [`Settings`]: what serde's types cannot say. Each broken rule is
+//! one line, so `driftline validate` and startup list every problem at once.
+use crate::config::Settings;
+
+impl Settings {
+    /// Cross-field rules; each broken one is a line.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = self.schema.problems();
+        if self.kafka.input_topics.is_empty() {
+            p.push("kafka.input_topics is empty".into());
+        }
+        for (key, topic) in [
+            ("output_topic", &self.kafka.output_topic),
+            ("dlq_topic", &self.kafka.dlq_topic),
+        ] {
+            if topic.is_empty() {
+                p.push(format!("kafka.{key} is empty"));
+            } else if self.kafka.input_topics.contains(topic) {
+                p.push(format!("kafka.{key} `{topic}` is also an input topic: the pipeline would read its own output"));
+            }
+        }
+        if !matches!(self.kafka.auto_offset_reset.as_str(), "earliest" | "latest") {
+            p.push(format!(
+                "kafka.auto_offset_reset must be \"earliest\" or \"latest\", not {:?}",
+                self.kafka.auto_offset_reset
+            ));
+        }
+        for (key, map) in [
+            ("consumer", &self.kafka.consumer),
+            ("common", &self.kafka.common),
+        ] {
+            for managed in [
+                "enable.auto.offset.store",
+                "enable.auto.commit",
+                "group.id",
+                "bootstrap.servers",
+            ] {
+                if map.contains_key(managed) {
+                    p.push(format!("kafka.{key} sets `{managed}`, which driftline manages (at-least-once depends on it)"));
+                }
+            }
+        }
+        if self.batch.max_rows == 0 {
+            p.push("batch.max_rows must be at least 1".into());
+        }
+        if self.pipeline.channel_capacity == 0 {
+            p.push("pipeline.channel_capacity must be at least 1".into());
+        }
+        if self.pipeline.max_event_bytes == 0 {
+            p.push("pipeline.max_event_bytes must be at least 1".into());
+        }
+        if self.drift.enabled {
+            let d = &self.drift;
+            if d.panes == 0 || d.slide == 0 || d.slide > d.panes {
+                p.push("drift: panes and slide must be at least 1, and slide at most panes".into());
+            }
+            if d.bins < 2 || d.channel_capacity == 0 || d.pane_events == 0 || d.pane_ms <= 0 {
+                p.push("drift: bins must be at least 2; channel_capacity, pane_events and pane_ms at least 1".into());
+            }
+            if d.profile.is_empty() && d.warmup_events == 0 {
+                p.push("drift: give a profile file or warmup_events > 0".into());
+            }
+            for (key, topic) in [
+                ("drift_topic", &self.kafka.drift_topic),
+                ("alerts_topic", &self.kafka.alerts_topic),
+            ] {
+                if topic.is_empty() || self.kafka.input_topics.contains(topic) {
+                    p.push(format!(
+                        "kafka.{key} must be set and must not be an input topic"
+                    ));
+                }
+            }
+        }
+        if self.model.name.is_empty() {
+            p.push("model.name is empty".into());
+        }
+        let h = &self.health;
+        if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!(
+                "health.listen must be IP:PORT (e.g. \"127.0.0.1:9464\"), not {:?}",
+                h.listen
+            ));
+        }
+        if h.stall_timeout_ms == 0 || h.statistics_interval_ms == 0 {
+            p.push(
+                "health.stall_timeout_ms and health.statistics_interval_ms must be at least 1"
+                    .into(),
+            );
+        }
+        for (key, map) in [
+            ("common", &self.kafka.common),
+            ("consumer", &self.kafka.consumer),
+            ("producer", &self.kafka.producer),
+        ] {
+            if map.contains_key("statistics.interval.ms") {
+                p.push(format!("kafka.{key} sets `statistics.interval.ms`: set health.statistics_interval_ms instead (lag and readiness depend on it)"));
+            }
+        }
+        let t = &self.telemetry;
+        if !t.otlp_endpoint.is_empty() && !t.otlp_endpoint.starts_with("http://") {
+            p.push(format!("telemetry.otlp_endpoint must be an http:// URL of an OTLP/HTTP collector (TLS to the collector is not built in; run it beside driftline), not {:?}", t.otlp_endpoint));
+        }
+        if t.metrics_interval_ms == 0 {
+            p.push("telemetry.metrics_interval_ms must be at least 1".into());
+        }
+        p
+    }
+}
