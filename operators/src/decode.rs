@@ -10,7 +10,6 @@
 //!   takes strings;
 //! - a known field given twice is rejected; unknown fields are ignored whatever they hold;
 //! - `NaN`, `Infinity` and numbers beyond f64 (`1e400`) are not JSON and are rejected.
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -102,7 +101,7 @@ pub struct DecodedRow {
 }
 
 /// Which part of the row a JSON key fills.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Target {
     Id,
     Timestamp,
@@ -111,7 +110,7 @@ enum Target {
 
 /// Decodes events for one schema.
 pub struct EventDecoder {
-    targets: HashMap<Box<str>, Target>,
+    targets: FieldIndex,
     feature_names: Vec<String>,
     required: Vec<bool>,
     id_field: String,
@@ -123,15 +122,17 @@ pub struct EventDecoder {
 
 impl EventDecoder {
     pub fn new(schema: &EventSchema, max_event_bytes: usize) -> Self {
-        let mut targets = HashMap::new();
-        targets.insert(schema.id_field.clone().into_boxed_str(), Target::Id);
-        targets.insert(
-            schema.timestamp_field.clone().into_boxed_str(),
-            Target::Timestamp,
-        );
+        let mut entries = vec![
+            (schema.id_field.clone().into_boxed_str(), Target::Id),
+            (
+                schema.timestamp_field.clone().into_boxed_str(),
+                Target::Timestamp,
+            ),
+        ];
         for (i, f) in schema.features.iter().enumerate() {
-            targets.insert(f.name.clone().into_boxed_str(), Target::Feature(i, f.kind));
+            entries.push((f.name.clone().into_boxed_str(), Target::Feature(i, f.kind)));
         }
+        let targets = FieldIndex::new(entries);
         let empty = Slot {
             state: SlotState::Missing,
             number: 0.0,
@@ -182,6 +183,7 @@ impl EventDecoder {
             ));
         }
         self.reset();
+        self.targets.rewind();
         let mut failure = None;
         let mut de = serde_json::Deserializer::from_slice(payload);
         let seed = EventSeed {
@@ -255,7 +257,7 @@ impl EventDecoder {
 
 /// Visits the top-level object, routing each known key into the row.
 struct EventSeed<'a> {
-    targets: &'a HashMap<Box<str>, Target>,
+    targets: &'a FieldIndex,
     names: FieldNames<'a>,
     row: &'a mut DecodedRow,
     failure: &'a mut Option<DecodeError>,
@@ -359,7 +361,7 @@ impl FieldNames<'_> {
 }
 
 /// Maps an object key to its target without allocating for unescaped keys.
-struct KeySeed<'a>(&'a HashMap<Box<str>, Target>);
+struct KeySeed<'a>(&'a FieldIndex);
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Option<Target>;
@@ -377,12 +379,16 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.get(key).copied())
+        Ok(self.0.get(key))
     }
 }
 
 #[path = "decode_value.rs"]
 mod value;
+
+#[path = "decode_fields.rs"]
+mod fields;
+use fields::FieldIndex;
 
 #[cfg(test)]
 #[path = "decode_tests.rs"]
