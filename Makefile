@@ -15,7 +15,7 @@ CARGO    ?= cargo
 export ORT_DYLIB_PATH := $(abspath $(ORT_LIB))
 export TANSU_BIN      := $(TANSU)
 
-.PHONY: help run test bench lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
+.PHONY: help run test bench bench-e2e lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedd
 
 bench: $(VENV_OK) build-deps ## Criterion benches (see BENCHMARKS.md)
 	$(CARGO) bench -p driftline-benches
+
+bench-e2e: $(VENV_OK) build-deps $(TANSU) ## End-to-end harness: (a)-(f) on the MockCluster, (a),(b) on tansu, latency at half load, RSS over 10M events (BENCH_E2E_ARGS="--events N --repeats R --rss-events N")
+	$(CARGO) run --release -q -p driftline-benches --bin bench_e2e -- $(BENCH_E2E_ARGS)
 
 validate: $(VENV_OK) ## Check configs/demo.toml against the demo model
 	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml

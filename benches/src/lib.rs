@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
+use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions, Provider};
 use driftline_operators::schema::{EventSchema, FeatureSpec, FeatureType};
 
 /// A path relative to the repository root.
@@ -15,6 +16,23 @@ pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(relative)
+}
+
+/// The demo model on the CPU with one intra-op thread. ONNX Runtime comes from
+/// `ORT_DYLIB_PATH`, else `.venv/libonnxruntime.so`.
+pub fn demo_model(schema: &EventSchema) -> InferenceModel {
+    let library = std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_path(".venv/libonnxruntime.so"));
+    let runtime = load_runtime(&library)
+        .unwrap_or_else(|e| panic!("{e}: run `make test`, which installs ONNX Runtime into .venv"));
+    let options = ModelOptions {
+        path: repo_path("models/anomaly_classifier.onnx"),
+        provider: Provider::Cpu,
+        intra_threads: 1,
+        inputs: vec![],
+    };
+    InferenceModel::load(&runtime, &options, schema).expect("demo model loads")
 }
 
 /// One simulated sensor: its name and healthy Normal(mean, std).

@@ -149,12 +149,19 @@ impl InferenceModel {
             .or_else(|| meta.version().filter(|v| *v > 0).map(|v| v.to_string()))
     }
 
-    /// Scores a batch: one output column per model output, in model order.
-    pub fn run(&mut self, batch: &RecordBatch) -> Result<Vec<(String, ArrayRef)>, InferError> {
-        let rows = batch.num_rows();
+    /// Arrow columns → the model's input tensors (the first half of [`InferenceModel::run`],
+    /// public so the benches can time it alone).
+    pub fn prepare_inputs(&mut self, batch: &RecordBatch) -> Result<(), InferError> {
         for plan in &mut self.inputs {
             fill_input(plan, batch)?;
         }
+        Ok(())
+    }
+
+    /// Scores a batch: one output column per model output, in model order.
+    pub fn run(&mut self, batch: &RecordBatch) -> Result<Vec<(String, ArrayRef)>, InferError> {
+        let rows = batch.num_rows();
+        self.prepare_inputs(batch)?;
         let mut values = Vec::with_capacity(self.inputs.len());
         for plan in &self.inputs {
             let shape = [rows, plan.columns.len()];

@@ -1,0 +1,513 @@
+//! `make bench-e2e`: driftline end to end against the I/O limit and the Python a user would
+//! write instead, all in one invocation (see BENCHMARKS.md for the table and how to read it).
+//!
+//! On the embedded MockCluster (64 partitions; the broker that is not the bottleneck here),
+//! with the same preloaded events (the demo's: an id, a timestamp, 16 floats, ~350 bytes):
+//!   (a) passthrough: rdkafka consume → produce, driftline's client settings;
+//!   (b) driftline, drift off;  (c) driftline, drift on (every column, PSI, KL, KS);
+//!   (d) Python: confluent-kafka + orjson + numpy + onnxruntime (`benches/e2e_python.py`);
+//!   (e) driftline's operators in memory;  (f) the same work in Python in memory.
+//! Then (a) and (b) on tansu, latency at half of (b)'s rate on a live feed, and RSS over a long
+//! live stream. Every run is a child process (its own peak RSS and CPU time), repeated.
+//!
+//!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N]
+mod child;
+mod memory;
+mod report;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use driftline::embedded_broker::EmbeddedBroker;
+use driftline::gen::{self, GenOptions};
+use report::{Measured, Row};
+
+struct Options {
+    events: u64,
+    repeats: usize,
+    tansu_events: u64,
+    rss_events: u64,
+    /// Which of the MockCluster runs a..f to do (all by default; `--runs b` for profiling).
+    runs: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("child") {
+        return child::run(child::ChildArgs::parse(&args[1..])?);
+    }
+    let mut o = Options {
+        events: 500_000,
+        repeats: 3,
+        tansu_events: 200_000,
+        rss_events: 10_000_000,
+        runs: "abcdef".into(),
+    };
+    for pair in args.chunks(2) {
+        let value = || -> anyhow::Result<u64> {
+            pair.get(1)
+                .context("a flag needs a value")?
+                .parse()
+                .context("a number")
+        };
+        match pair[0].as_str() {
+            "--events" => o.events = value()?,
+            "--repeats" => o.repeats = value()? as usize,
+            "--tansu-events" => o.tansu_events = value()?,
+            "--rss-events" => o.rss_events = value()?,
+            "--runs" => o.runs = pair.get(1).context("--runs needs letters")?.clone(),
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    drive(&o)
+}
+
+/// A unique name per run, so that runs share the input but never a group or an output topic.
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn drive(o: &Options) -> anyhow::Result<()> {
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    println!(
+        "# driftline end-to-end benchmark\n\nmachine: {} cores, {}\n",
+        num_cpus(),
+        machine.trim_start_matches("model name\t: ")
+    );
+    let broker = EmbeddedBroker::start(1)?;
+    let b = broker.bootstrap_servers().to_string();
+    let topics = |name: &str| -> anyhow::Result<()> {
+        for suffix in ["", ".dlq", ".drift", ".alerts"] {
+            broker.create_topic(&format!("{name}{suffix}"), 64)?;
+        }
+        Ok(())
+    };
+    broker.create_topic("in", 64)?;
+    eprintln!(
+        "preloading {} events into the MockCluster (64 partitions)…",
+        o.events
+    );
+    preload(&b, "in", o.events)?;
+
+    let names = [
+        ("(a) passthrough, MockCluster", "passthrough", false),
+        ("(b) driftline, drift off, MockCluster", "driftline", false),
+        ("(c) driftline, drift on, MockCluster", "driftline", true),
+    ];
+    let mut rows: Vec<Row> = names
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain([
+            "(d) Python confluent-kafka + orjson + onnxruntime, MockCluster",
+            "(e) driftline operators in memory",
+            "(f) Python in memory",
+        ])
+        .map(|name| Row {
+            name: name.into(),
+            runs: Vec::new(),
+        })
+        .collect();
+    for repeat in 0..o.repeats {
+        eprintln!("repeat {}/{}", repeat + 1, o.repeats);
+        for (i, (_, mode, drift)) in names.iter().enumerate() {
+            if !o.runs.contains(['a', 'b', 'c'][i]) {
+                continue;
+            }
+            let out = unique("out");
+            topics(&out)?;
+            rows[i]
+                .runs
+                .push(spawn_child(mode, &b, "in", &out, o.events, *drift)?);
+        }
+        if o.runs.contains('d') {
+            let out = unique("py-out");
+            topics(&out)?;
+            let group = unique("py");
+            let events = o.events.to_string();
+            let dlq = format!("{out}.dlq");
+            rows[3].runs.push(python(&[
+                "--bootstrap",
+                &b,
+                "--input",
+                "in",
+                "--output",
+                &out,
+                "--dlq",
+                &dlq,
+                "--group",
+                &group,
+                "--events",
+                &events,
+            ])?);
+        }
+        if o.runs.contains('e') {
+            let memory = spawn_child("memory", "-", "-", "-", o.events, false)?;
+            rows[4].runs.push(memory);
+        }
+        if o.runs.contains('f') {
+            let events = o.events.min(200_000).to_string();
+            rows[5].runs.push(python(&["--memory", &events])?);
+        }
+    }
+    if o.tansu_events > 0 {
+        match tansu::Tansu::start() {
+            Ok(t) => {
+                eprintln!("preloading {} events into tansu…", o.tansu_events);
+                tansu::create_topics(&t.bootstrap, &["in", "out-a", "out-b", "out-b.dlq"])?;
+                preload(&t.bootstrap, "in", o.tansu_events)?;
+                let mut a = Row {
+                    name: "(a) passthrough, tansu".into(),
+                    runs: Vec::new(),
+                };
+                let mut bb = Row {
+                    name: "(b) driftline, drift off, tansu".into(),
+                    runs: Vec::new(),
+                };
+                for _ in 0..o.repeats {
+                    a.runs.push(spawn_child(
+                        "passthrough",
+                        &t.bootstrap,
+                        "in",
+                        "out-a",
+                        o.tansu_events,
+                        false,
+                    )?);
+                    bb.runs.push(spawn_child(
+                        "driftline",
+                        &t.bootstrap,
+                        "in",
+                        "out-b",
+                        o.tansu_events,
+                        false,
+                    )?);
+                }
+                rows.push(a);
+                rows.push(bb);
+            }
+            Err(e) => eprintln!("tansu runs skipped: {e:#}"),
+        }
+    }
+
+    // Latency on a live feed, at half load and at the demo's 20k/s, for driftline and, as the
+    // broker's own floor, the passthrough. The feed's producer shares the two cores, so the
+    // maximum is measured live first (offered at (b)'s preloaded rate), then half of it.
+    let mut live_rows: Vec<Row> = Vec::new();
+    let mut rss = Row {
+        name: String::new(),
+        runs: Vec::new(),
+    };
+    if o.runs.contains('b') {
+        let offered = rows[1].median_rate() as u64;
+        let live_max = live_run(&broker, &b, "driftline", offered, offered * 5)?.rate();
+        let half = (live_max / 2.0) as u64;
+        for (rate, label) in [
+            (half, format!("half load (live maximum {live_max:.0}/s)")),
+            (20_000, "the demo's rate".to_string()),
+        ] {
+            for (mode, who) in [
+                ("driftline", "(b) driftline"),
+                ("passthrough", "(a) passthrough"),
+            ] {
+                let mut row = Row {
+                    name: format!("{who}, live feed at {rate}/s: {label}, MockCluster"),
+                    runs: Vec::new(),
+                };
+                for _ in 0..o.repeats {
+                    row.runs.push(live_run(&broker, &b, mode, rate, rate * 8)?);
+                }
+                live_rows.push(row);
+            }
+        }
+        if o.rss_events > 0 {
+            eprintln!("RSS run: {} events live at {half}/s…", o.rss_events);
+            rss.runs
+                .push(live_run(&broker, &b, "driftline", half, o.rss_events)?);
+            rss.name = format!("(b) driftline, {} events live at {half}/s", o.rss_events);
+        }
+    }
+    let medians: Vec<f64> = rows.iter().map(Row::median_rate).collect();
+    let rate = |i: usize| medians[i];
+    let ratios = [
+        ("(b)/(a)", rate(1) / rate(0), 0.60),
+        ("(c)/(b)", rate(2) / rate(1), 0.95),
+        ("(b)/(d)", rate(1) / rate(3), 3.0),
+        ("(e)/(f)", rate(4) / rate(5), 4.0),
+    ];
+    let mut all_rows = rows;
+    all_rows.extend(live_rows);
+    let note = "Latency of the preloaded runs is the event's time waiting in the topic, not driftline's: read it from the live-feed rows only.";
+    println!("{}", report::table(&all_rows, note));
+    println!("{}", report::ratio_table(&ratios));
+    println!(
+        "(e) = {:.0} events/s against the target of 2 000 000.",
+        rate(4)
+    );
+    if let Some(m) = rss.runs.first() {
+        if let Some((warm, peak, growth)) = report::rss_growth(&m.rss_samples) {
+            println!("\nRSS, {}: {warm:.0} MiB at 20% of the run, peak after it {peak:.0} MiB: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.", rss.name, growth * 100.0, m.rate(), m.p99_ms.unwrap_or(f64::NAN));
+        }
+    }
+    Ok(())
+}
+
+/// Preloads `n` demo events, as fast as the producer goes.
+fn preload(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<()> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let options = GenOptions {
+        count: n,
+        rate: 0,
+        ..GenOptions::default()
+    };
+    let report = gen::produce(bootstrap, topic, options, &stop)?;
+    anyhow::ensure!(report.produced == n, "preloaded {} of {n}", report.produced);
+    Ok(())
+}
+
+/// driftline consuming a live feed at `rate` on a fresh topic.
+fn live_run(
+    broker: &EmbeddedBroker,
+    b: &str,
+    mode: &str,
+    rate: u64,
+    events: u64,
+) -> anyhow::Result<Measured> {
+    let input = unique("live");
+    broker.create_topic(&input, 64)?;
+    let out = unique("live-out");
+    for suffix in ["", ".dlq", ".drift", ".alerts"] {
+        broker.create_topic(&format!("{out}{suffix}"), 64)?;
+    }
+    let feed = {
+        let (b, input) = (b.to_string(), input.clone());
+        std::thread::spawn(move || {
+            // Let the child join its group first, so the latency is not the join's.
+            std::thread::sleep(Duration::from_secs(3));
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            gen::produce(
+                &b,
+                &input,
+                GenOptions {
+                    count: events,
+                    rate,
+                    ..GenOptions::default()
+                },
+                &stop,
+            )
+        })
+    };
+    let measured = spawn_child(mode, b, &input, &out, events, false)?;
+    feed.join()
+        .map_err(|_| anyhow::anyhow!("feed panicked"))??;
+    Ok(measured)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs this binary as `child MODE …` and measures it.
+fn spawn_child(
+    mode: &str,
+    b: &str,
+    input: &str,
+    output: &str,
+    events: u64,
+    drift: bool,
+) -> anyhow::Result<Measured> {
+    let exe = std::env::current_exe()?;
+    let group = unique("group");
+    let args = [
+        mode,
+        b,
+        input,
+        output,
+        &group,
+        &events.to_string(),
+        if drift { "drift" } else { "plain" },
+        "600",
+    ];
+    measure(Command::new(exe).arg("child").args(args))
+}
+
+/// Runs `benches/e2e_python.py` with the venv's Python and measures it.
+fn python(args: &[&str]) -> anyhow::Result<Measured> {
+    let root = driftline_benches::repo_path("");
+    let python = root.join(".venv/bin/python");
+    let features: Vec<String> = driftline_benches::sensors()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    measure(
+        Command::new(python)
+            .arg(root.join("benches/e2e_python.py"))
+            .args([
+                "--model",
+                &root
+                    .join("models/anomaly_classifier.onnx")
+                    .display()
+                    .to_string(),
+            ])
+            .args(["--features", &features.join(",")])
+            .args(args),
+    )
+}
+
+/// Spawns, reads its one JSON line, and reaps it with wait4 for its peak RSS and CPU time.
+fn measure(command: &mut Command) -> anyhow::Result<Measured> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("spawning a run")?;
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .context("stdout")?
+        .read_to_string(&mut out)?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child by its PID.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    anyhow::ensure!(
+        pid > 0 && status == 0,
+        "run failed (status {status}): {out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .with_context(|| format!("run output: {out}"))?;
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Measured {
+        events: v["events"].as_u64().unwrap_or(0),
+        seconds: v["seconds"].as_f64().unwrap_or(0.0),
+        p50_ms: v["p50_ms"].as_f64(),
+        p95_ms: v["p95_ms"].as_f64(),
+        p99_ms: v["p99_ms"].as_f64(),
+        // The run's own high-water mark (VmHWM): rusage's maxrss would count the driver's
+        // memory that the child had before it exec'd.
+        peak_rss_mib: v["peak_rss_bytes"]
+            .as_f64()
+            .map_or(usage.ru_maxrss as f64 / 1024.0, |b| b / 1048576.0),
+        cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        rss_samples: v["rss_samples"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+            .unwrap_or_default(),
+    })
+}
+
+mod tansu {
+    //! tansu + sqlite for the real-broker rows: a free loopback port, a temp dir, killed by PID.
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::ClientConfig;
+
+    pub struct Tansu {
+        child: Child,
+        pub bootstrap: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Tansu {
+        pub fn start() -> anyhow::Result<Tansu> {
+            let bin = std::env::var_os("TANSU_BIN")
+                .context("TANSU_BIN is not set (make bench-e2e sets it)")?;
+            let dir = tempfile::tempdir()?;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let child = Command::new(bin)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting tansu")?;
+            let bootstrap = format!("127.0.0.1:{port}");
+            let started = Instant::now();
+            while std::net::TcpStream::connect(&bootstrap).is_err() {
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "tansu did not listen"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            add_header_index(&dir.path().join("tansu.db"))?;
+            Ok(Tansu {
+                child,
+                bootstrap,
+                _dir: dir,
+            })
+        }
+    }
+
+    impl Drop for Tansu {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// tansu 0.6's sqlite schema lacks an index on `header (topition, offset_id)`: once outputs
+    /// carry headers, every fetch scans them all (see README, "Tests and brokers").
+    fn add_header_index(db: &std::path::Path) -> anyhow::Result<()> {
+        let script = "import sqlite3, sys, time\n\
+            for _ in range(100):\n\
+            \x20   try:\n\
+            \x20       c = sqlite3.connect(sys.argv[1], timeout=10)\n\
+            \x20       c.execute('create index if not exists header_topition_offset on header (topition, offset_id)')\n\
+            \x20       c.commit(); sys.exit(0)\n\
+            \x20   except sqlite3.OperationalError:\n\
+            \x20       time.sleep(0.05)\n\
+            sys.exit('tansu schema never appeared')\n";
+        let status = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(db)
+            .status()?;
+        anyhow::ensure!(status.success(), "could not index tansu's headers");
+        Ok(())
+    }
+
+    pub fn create_topics(bootstrap: &str, topics: &[&str]) -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()?;
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|t| NewTopic::new(t, 6, TopicReplication::Fixed(1)))
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        for r in runtime.block_on(admin.create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))? {
+            r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! Measured runs, their medians and spreads, the ratios against the targets, and the
+//! table `make bench-e2e` prints (Markdown, pasted into BENCHMARKS.md).
+use std::fmt::Write;
+
+/// One run as measured: the child's own figures plus its rusage.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub events: u64,
+    pub seconds: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+    pub rss_samples: Vec<u64>,
+}
+
+impl Measured {
+    pub fn rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.events as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Repeats of one named run.
+pub struct Row {
+    pub name: String,
+    pub runs: Vec<Measured>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl Row {
+    pub fn median_rate(&self) -> f64 {
+        median(self.runs.iter().map(Measured::rate).collect())
+    }
+
+    fn spread(&self) -> (f64, f64) {
+        let rates: Vec<f64> = self.runs.iter().map(Measured::rate).collect();
+        (
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            rates.iter().copied().fold(0.0, f64::max),
+        )
+    }
+
+    fn median_of(&self, f: impl Fn(&Measured) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| median(v))
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.1}"))
+}
+
+pub fn table(rows: &[Row], latency_note: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| run | events/s median (min–max) | p50 / p95 / p99 ms | peak RSS MiB | CPU s | repeats |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|");
+    for r in rows.iter().filter(|r| !r.runs.is_empty()) {
+        let (lo, hi) = r.spread();
+        let _ = writeln!(
+            t,
+            "| {} | {:.0} ({:.0}–{:.0}) | {} / {} / {} | {:.0} | {:.2} | {} |",
+            r.name,
+            r.median_rate(),
+            lo,
+            hi,
+            ms(r.median_of(|m| m.p50_ms)),
+            ms(r.median_of(|m| m.p95_ms)),
+            ms(r.median_of(|m| m.p99_ms)),
+            r.median_of(|m| Some(m.peak_rss_mib)).unwrap_or(0.0),
+            r.median_of(|m| Some(m.cpu_seconds)).unwrap_or(0.0),
+            r.runs.len()
+        );
+    }
+    let _ = writeln!(t, "\n{latency_note}");
+    t
+}
+
+/// A ratio row: name, value, target (`≥ x`), and whether it is met.
+pub fn ratio_table(ratios: &[(&str, f64, f64)]) -> String {
+    let mut t = String::from("| ratio | measured | target | met |\n|---|---|---|---|\n");
+    for (name, value, target) in ratios.iter().filter(|r| r.1.is_finite()) {
+        let _ = writeln!(
+            t,
+            "| {name} | {value:.2} | ≥ {target:.2} | {} |",
+            if value >= target { "yes" } else { "no" }
+        );
+    }
+    t
+}
+
+/// RSS growth after warm-up: the largest sample of the last 80% over the sample at 20%.
+pub fn rss_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
+    if samples.len() < 5 {
+        return None;
+    }
+    let warm = samples[samples.len() / 5] as f64;
+    let peak = samples[samples.len() / 5..].iter().copied().max()? as f64;
+    Some((warm / 1048576.0, peak / 1048576.0, peak / warm - 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_growth() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        let mib = 1048576;
+        let (warm, peak, growth) =
+            rss_growth(&[50 * mib, 100 * mib, 100 * mib, 105 * mib, 102 * mib]).unwrap();
+        assert_eq!((warm, peak), (100.0, 105.0));
+        assert!((growth - 0.05).abs() < 1e-12);
+    }
+}
