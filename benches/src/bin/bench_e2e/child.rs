@@ -69,7 +69,7 @@ pub fn settings(args: &ChildArgs) -> anyhow::Result<Settings> {
         ("KAFKA__GROUP_ID", args.group.clone()),
         ("DRIFT__ENABLED", args.drift.to_string()),
         ("HEALTH__LISTEN", String::new()),
-        ("LOG__LEVEL", "warn".into()),
+        ("LOG__LEVEL", "error".into()),
         (
             "MODEL__PATH",
             root.join("models/anomaly_classifier.onnx")
@@ -94,6 +94,7 @@ fn result(
     seconds: f64,
     latency: &LatencyHistogram,
     rss_samples: &[u64],
+    threads: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Value {
     json!({
         "events": events,
@@ -103,7 +104,35 @@ fn result(
         "p99_ms": latency.quantile_ms(0.99),
         "rss_samples": rss_samples,
         "peak_rss_bytes": peak_rss_bytes(),
+        "threads": threads,
     })
+}
+
+/// CPU seconds per thread name (threads of one name added up), from /proc/self/task: where a
+/// run's CPU went, for the report.
+pub fn thread_cpu() -> serde_json::Map<String, serde_json::Value> {
+    let mut by_name = std::collections::BTreeMap::<String, f64>::new();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = stat[open + 1..close].to_string();
+            let mut fields = stat[close + 1..].split_whitespace().skip(11);
+            let user: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
+            let system: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
+            *by_name.entry(name).or_default() += (user + system) / ticks;
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::json!((v * 100.0).round() / 100.0)))
+        .collect()
 }
 
 /// This process's resident high-water mark (VmHWM), in bytes.
@@ -144,8 +173,15 @@ fn driftline_run(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
                     }
                     if m.predictions_out + m.dead_letters_out >= n || started.elapsed() > limit {
                         let seconds = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+                        // Before shutdown joins the stage threads and they disappear.
+                        let threads = thread_cpu();
                         let _ = done_tx.send(());
-                        return (m.predictions_out + m.dead_letters_out, seconds, rss);
+                        return (
+                            m.predictions_out + m.dead_letters_out,
+                            seconds,
+                            rss,
+                            threads,
+                        );
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -156,8 +192,8 @@ fn driftline_run(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
                 let _ = done_rx.await;
             })
             .await?;
-        let (events, seconds, rss) = watcher.join().expect("watcher");
-        Ok(result(events, seconds, &metrics.end_to_end, &rss))
+        let (events, seconds, rss, threads) = watcher.join().expect("watcher");
+        Ok(result(events, seconds, &metrics.end_to_end, &rss, threads))
     })
 }
 
@@ -241,5 +277,6 @@ fn passthrough(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
         seconds,
         &acks.latency,
         &rss,
+        thread_cpu(),
     ))
 }

@@ -249,6 +249,13 @@ fn drive(o: &Options) -> anyhow::Result<()> {
     let note = "Latency of the preloaded runs is the event's time waiting in the topic, not driftline's: read it from the live-feed rows only.";
     println!("{}", report::table(&all_rows, note));
     println!("{}", report::ratio_table(&ratios));
+    println!("CPU seconds by thread, last repeat:");
+    for r in all_rows.iter().take(3) {
+        if let Some(m) = r.runs.last() {
+            println!("- {}: {}", r.name, m.threads);
+        }
+    }
+    println!();
     println!(
         "(e) = {:.0} events/s against the target of 2 000 000.",
         rate(4)
@@ -399,6 +406,15 @@ fn measure(command: &mut Command) -> anyhow::Result<Measured> {
             .as_f64()
             .map_or(usage.ru_maxrss as f64 / 1024.0, |b| b / 1048576.0),
         cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        threads: v["threads"]
+            .as_object()
+            .map(|t| {
+                t.iter()
+                    .map(|(name, cpu)| format!("{name} {cpu}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
         rss_samples: v["rss_samples"]
             .as_array()
             .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())

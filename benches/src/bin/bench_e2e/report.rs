@@ -13,6 +13,8 @@ pub struct Measured {
     pub peak_rss_mib: f64,
     pub cpu_seconds: f64,
     pub rss_samples: Vec<u64>,
+    /// CPU seconds per thread name, for the runs that report it.
+    pub threads: String,
 }
 
 impl Measured {
