@@ -29,6 +29,8 @@ struct Options {
     repeats: usize,
     tansu_events: u64,
     rss_events: u64,
+    /// The live feed's rate for the RSS run; 0: half of the live maximum.
+    rss_rate: u64,
     /// Which of the MockCluster runs a..f to do (all by default; `--runs b` for profiling).
     runs: String,
 }
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         tansu_events: 200_000,
         rss_events: 10_000_000,
         runs: "abcdef".into(),
+        rss_rate: 0,
     };
     for pair in args.chunks(2) {
         let value = || -> anyhow::Result<u64> {
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             "--repeats" => o.repeats = value()? as usize,
             "--tansu-events" => o.tansu_events = value()?,
             "--rss-events" => o.rss_events = value()?,
+            "--rss-rate" => o.rss_rate = value()?,
             "--runs" => o.runs = pair.get(1).context("--runs needs letters")?.clone(),
             other => bail!("unknown flag {other}"),
         }
@@ -230,10 +234,11 @@ fn drive(o: &Options) -> anyhow::Result<()> {
             }
         }
         if o.rss_events > 0 {
-            eprintln!("RSS run: {} events live at {half}/s…", o.rss_events);
+            let rate = if o.rss_rate > 0 { o.rss_rate } else { half };
+            eprintln!("RSS run: {} events live at {rate}/s…", o.rss_events);
             rss.runs
-                .push(live_run(&broker, &b, "driftline", half, o.rss_events)?);
-            rss.name = format!("(b) driftline, {} events live at {half}/s", o.rss_events);
+                .push(live_run(&broker, &b, "driftline", rate, o.rss_events)?);
+            rss.name = format!("(b) driftline, {} events live at {rate}/s", o.rss_events);
         }
     }
     let medians: Vec<f64> = rows.iter().map(Row::median_rate).collect();
@@ -262,7 +267,19 @@ fn drive(o: &Options) -> anyhow::Result<()> {
     );
     if let Some(m) = rss.runs.first() {
         if let Some((warm, peak, growth)) = report::rss_growth(&m.rss_samples) {
-            println!("\nRSS, {}: {warm:.0} MiB at 20% of the run, peak after it {peak:.0} MiB: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.", rss.name, growth * 100.0, m.rate(), m.p99_ms.unwrap_or(f64::NAN));
+            println!(
+                "\nRSS, {}: {warm:.0} MiB at 20% of the run, peak after it {peak:.0} MiB: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.",
+                rss.name,
+                growth * 100.0,
+                m.rate(),
+                m.p99_ms.unwrap_or(f64::NAN)
+            );
+            let n = m.rss_samples.len();
+            let deciles: Vec<String> = (1..=10)
+                .map(|d| m.rss_samples[(n * d / 10).min(n - 1)])
+                .map(|b| format!("{:.0}", b as f64 / 1048576.0))
+                .collect();
+            println!("RSS MiB at each tenth of the run: {}", deciles.join(", "));
         }
     }
     Ok(())
