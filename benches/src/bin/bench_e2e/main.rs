@@ -331,6 +331,12 @@ fn live_run(
         })
     };
     let measured = spawn_child(mode, b, &input, &out, events, false)?;
+    if measured.events < events {
+        eprintln!(
+            "warning: a live {mode} run ended with {} of {events} outputs (fell behind beyond the mock's retention?)",
+            measured.events
+        );
+    }
     feed.join()
         .map_err(|_| anyhow::anyhow!("feed panicked"))??;
     Ok(measured)
