@@ -14,15 +14,16 @@
 mod child;
 mod memory;
 mod report;
+mod spawn;
+mod tansu;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use driftline::embedded_broker::EmbeddedBroker;
 use driftline::gen::{self, GenOptions};
 use report::{Measured, Row};
+use spawn::{python, spawn_child};
 
 struct Options {
     events: u64,
@@ -69,7 +70,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// A unique name per run, so that runs share the input but never a group or an output topic.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed))
@@ -344,209 +345,4 @@ fn live_run(
 
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Runs this binary as `child MODE …` and measures it.
-fn spawn_child(
-    mode: &str,
-    b: &str,
-    input: &str,
-    output: &str,
-    events: u64,
-    drift: bool,
-) -> anyhow::Result<Measured> {
-    let exe = std::env::current_exe()?;
-    let group = unique("group");
-    let args = [
-        mode,
-        b,
-        input,
-        output,
-        &group,
-        &events.to_string(),
-        if drift { "drift" } else { "plain" },
-        "600",
-    ];
-    measure(Command::new(exe).arg("child").args(args))
-}
-
-/// Runs `benches/e2e_python.py` with the venv's Python and measures it.
-fn python(args: &[&str]) -> anyhow::Result<Measured> {
-    let root = driftline_benches::repo_path("");
-    let python = root.join(".venv/bin/python");
-    let features: Vec<String> = driftline_benches::sensors()
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
-    measure(
-        Command::new(python)
-            .arg(root.join("benches/e2e_python.py"))
-            .args([
-                "--model",
-                &root
-                    .join("models/anomaly_classifier.onnx")
-                    .display()
-                    .to_string(),
-            ])
-            .args(["--features", &features.join(",")])
-            .args(args),
-    )
-}
-
-/// Spawns, reads its one JSON line, and reaps it with wait4 for its peak RSS and CPU time.
-fn measure(command: &mut Command) -> anyhow::Result<Measured> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("spawning a run")?;
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .context("stdout")?
-        .read_to_string(&mut out)?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child by its PID.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    anyhow::ensure!(
-        pid > 0 && status == 0,
-        "run failed (status {status}): {out}"
-    );
-    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
-        .with_context(|| format!("run output: {out}"))?;
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok(Measured {
-        events: v["events"].as_u64().unwrap_or(0),
-        seconds: v["seconds"].as_f64().unwrap_or(0.0),
-        p50_ms: v["p50_ms"].as_f64(),
-        p95_ms: v["p95_ms"].as_f64(),
-        p99_ms: v["p99_ms"].as_f64(),
-        // The run's own high-water mark (VmHWM): rusage's maxrss would count the driver's
-        // memory that the child had before it exec'd.
-        peak_rss_mib: v["peak_rss_bytes"]
-            .as_f64()
-            .map_or(usage.ru_maxrss as f64 / 1024.0, |b| b / 1048576.0),
-        cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        threads: v["threads"]
-            .as_object()
-            .map(|t| {
-                t.iter()
-                    .map(|(name, cpu)| format!("{name} {cpu}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default(),
-        rss_samples: v["rss_samples"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
-            .unwrap_or_default(),
-    })
-}
-
-mod tansu {
-    //! tansu + sqlite for the real-broker rows: a free loopback port, a temp dir, killed by PID.
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    use anyhow::Context;
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    use rdkafka::ClientConfig;
-
-    pub struct Tansu {
-        child: Child,
-        pub bootstrap: String,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Tansu {
-        pub fn start() -> anyhow::Result<Tansu> {
-            let bin = std::env::var_os("TANSU_BIN")
-                .context("TANSU_BIN is not set (make bench-e2e sets it)")?;
-            let dir = tempfile::tempdir()?;
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let child = Command::new(bin)
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                ])
-                .args(["--storage-engine", "sqlite://tansu.db"])
-                .current_dir(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting tansu")?;
-            let bootstrap = format!("127.0.0.1:{port}");
-            let started = Instant::now();
-            while std::net::TcpStream::connect(&bootstrap).is_err() {
-                anyhow::ensure!(
-                    started.elapsed() < Duration::from_secs(20),
-                    "tansu did not listen"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            add_header_index(&dir.path().join("tansu.db"))?;
-            Ok(Tansu {
-                child,
-                bootstrap,
-                _dir: dir,
-            })
-        }
-    }
-
-    impl Drop for Tansu {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// tansu 0.6's sqlite schema lacks an index on `header (topition, offset_id)`: once outputs
-    /// carry headers, every fetch scans them all (see README, "Tests and brokers").
-    fn add_header_index(db: &std::path::Path) -> anyhow::Result<()> {
-        let script = "import sqlite3, sys, time\n\
-            for _ in range(100):\n\
-            \x20   try:\n\
-            \x20       c = sqlite3.connect(sys.argv[1], timeout=10)\n\
-            \x20       c.execute('create index if not exists header_topition_offset on header (topition, offset_id)')\n\
-            \x20       c.commit(); sys.exit(0)\n\
-            \x20   except sqlite3.OperationalError:\n\
-            \x20       time.sleep(0.05)\n\
-            sys.exit('tansu schema never appeared')\n";
-        let status = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(db)
-            .status()?;
-        anyhow::ensure!(status.success(), "could not index tansu's headers");
-        Ok(())
-    }
-
-    pub fn create_topics(bootstrap: &str, topics: &[&str]) -> anyhow::Result<()> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .create()?;
-        let new: Vec<NewTopic> = topics
-            .iter()
-            .map(|t| NewTopic::new(t, 6, TopicReplication::Fixed(1)))
-            .collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        for r in runtime.block_on(admin.create_topics(
-            &new,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))? {
-            r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
-        }
-        Ok(())
-    }
 }
