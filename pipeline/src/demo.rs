@@ -42,6 +42,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         (None, None) => unreachable!("an embedded broker is started when no bootstrap is given"),
     };
     settings.kafka.bootstrap_servers = bootstrap.clone();
+    // A demo must not fail because another process (another demo) holds the health port.
+    let listen = &settings.health.listen;
+    if !listen.is_empty() && std::net::TcpListener::bind(listen).is_err() {
+        settings.health.listen = "127.0.0.1:0".into();
+    }
     let k = &settings.kafka;
     let topics: Vec<&str> = k
         .input_topics
