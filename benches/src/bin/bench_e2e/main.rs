@@ -10,7 +10,7 @@
 //! Then (a) and (b) on tansu, latency at half of (b)'s rate on a live feed, and RSS over a long
 //! live stream. Every run is a child process (its own peak RSS and CPU time), repeated.
 //!
-//!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N]
+//!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N] [--rss-rate R] [--runs abcdefl]
 mod child;
 mod memory;
 mod report;
@@ -32,7 +32,8 @@ struct Options {
     rss_events: u64,
     /// The live feed's rate for the RSS run; 0: half of the live maximum.
     rss_rate: u64,
-    /// Which of the MockCluster runs a..f to do (all by default; `--runs b` for profiling).
+    /// Which of the MockCluster runs a..f to do, and `l` for the live-feed latency and RSS runs
+    /// (all by default; `--runs b` for profiling).
     runs: String,
 }
 
@@ -46,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         repeats: 3,
         tansu_events: 200_000,
         rss_events: 10_000_000,
-        runs: "abcdef".into(),
+        runs: "abcdefl".into(),
         rss_rate: 0,
     };
     for pair in args.chunks(2) {
@@ -212,7 +213,7 @@ fn drive(o: &Options) -> anyhow::Result<()> {
         name: String::new(),
         runs: Vec::new(),
     };
-    if o.runs.contains('b') {
+    if o.runs.contains('b') && o.runs.contains('l') {
         let offered = rows[1].median_rate() as u64;
         let live_max = live_run(&broker, &b, "driftline", offered, offered * 5)?.rate();
         let half = (live_max / 2.0) as u64;
