@@ -99,13 +99,18 @@ impl Tansu {
         self.child = Some(Self::spawn(self.dir.path(), self.port));
     }
 
-    fn spawn(dir: &Path, port: u16) -> Child {
-        let bin = std::env::var_os("TANSU_BIN")
+    /// Where the tansu binary is: `TANSU_BIN`, else where `make` installs it.
+    pub fn binary() -> PathBuf {
+        std::env::var_os("TANSU_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 PathBuf::from(std::env::var("HOME").unwrap_or_default())
                     .join(".cache/driftline/tools/bin/tansu")
-            });
+            })
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Child {
+        let bin = Self::binary();
         assert!(
             bin.is_file(),
             "tansu not found at {} (make test installs it; or set TANSU_BIN)",

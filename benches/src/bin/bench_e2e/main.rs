@@ -15,13 +15,13 @@ mod child;
 mod memory;
 mod report;
 mod spawn;
-mod tansu;
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use driftline::embedded_broker::EmbeddedBroker;
 use driftline::gen::{self, GenOptions};
+use driftline_tests::{create_topics, Tansu};
 use report::{Measured, Row};
 use spawn::{python, spawn_child};
 
@@ -166,43 +166,49 @@ fn drive(o: &Options) -> anyhow::Result<()> {
             rows[5].runs.push(python(&["--memory", &events])?);
         }
     }
-    if o.tansu_events > 0 {
-        match tansu::Tansu::start() {
-            Ok(t) => {
-                eprintln!("preloading {} events into tansu…", o.tansu_events);
-                tansu::create_topics(&t.bootstrap, &["in", "out-a", "out-b", "out-b.dlq"])?;
-                preload(&t.bootstrap, "in", o.tansu_events)?;
-                let mut a = Row {
-                    name: "(a) passthrough, tansu".into(),
-                    runs: Vec::new(),
-                };
-                let mut bb = Row {
-                    name: "(b) driftline, drift off, tansu".into(),
-                    runs: Vec::new(),
-                };
-                for _ in 0..o.repeats {
-                    a.runs.push(spawn_child(
-                        "passthrough",
-                        &t.bootstrap,
-                        "in",
-                        "out-a",
-                        o.tansu_events,
-                        false,
-                    )?);
-                    bb.runs.push(spawn_child(
-                        "driftline",
-                        &t.bootstrap,
-                        "in",
-                        "out-b",
-                        o.tansu_events,
-                        false,
-                    )?);
-                }
-                rows.push(a);
-                rows.push(bb);
-            }
-            Err(e) => eprintln!("tansu runs skipped: {e:#}"),
+    if o.tansu_events > 0 && Tansu::binary().is_file() {
+        let t = Tansu::start();
+        let topics = [("in", 6), ("out-a", 6), ("out-b", 6), ("out-b.dlq", 6)];
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(create_topics(&t.bootstrap, &topics));
+        eprintln!("preloading {} events into tansu…", o.tansu_events);
+        preload(&t.bootstrap, "in", o.tansu_events)?;
+        let mut a = Row {
+            name: "(a) passthrough, tansu".into(),
+            runs: Vec::new(),
+        };
+        let mut bb = Row {
+            name: "(b) driftline, drift off, tansu".into(),
+            runs: Vec::new(),
+        };
+        for _ in 0..o.repeats {
+            let n = o.tansu_events;
+            a.runs.push(spawn_child(
+                "passthrough",
+                &t.bootstrap,
+                "in",
+                "out-a",
+                n,
+                false,
+            )?);
+            bb.runs.push(spawn_child(
+                "driftline",
+                &t.bootstrap,
+                "in",
+                "out-b",
+                n,
+                false,
+            )?);
         }
+        rows.push(a);
+        rows.push(bb);
+    } else if o.tansu_events > 0 {
+        eprintln!(
+            "tansu runs skipped: no tansu at {} (make bench-e2e installs it)",
+            Tansu::binary().display()
+        );
     }
 
     // Latency on a live feed, at half load and at the demo's 20k/s, for driftline and, as the
