@@ -3,8 +3,9 @@
 //! exported as OpenTelemetry spans over OTLP/HTTP by `tracing-opentelemetry`.
 //! ONNX Runtime's own INFO logging is very chatty, so `ort` is held at WARN unless asked.
 //!
-//! Secrets never reach a log: settings are logged only through their redacted form, and the
-//! Kafka clients' own log lines do not carry property values.
+//! Secrets never reach a log from driftline: settings are logged only through their redacted
+//! form (tests/tests/operations.rs checks a password from the environment). librdkafka's own
+//! `debug=conf` would print its configuration: leave that off in production.
 use anyhow::Context;
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_otlp::WithExportConfig;

@@ -278,7 +278,7 @@ fn passthrough(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
             latency: LatencyHistogram::default(),
         })?;
     let started = Instant::now();
-    let (mut consumed, mut first) = (0u64, None);
+    let mut first = None;
     let mut rss = Vec::new();
     let mut next_sample = Instant::now();
     let mut progress = Progress::default();
@@ -295,7 +295,6 @@ fn passthrough(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
         };
         let message = message?;
         first.get_or_insert_with(Instant::now);
-        consumed += 1;
         let timestamp = message.timestamp().to_millis().unwrap_or(0);
         let mut record = BaseRecord::with_opaque_to(&args.output, Box::new(timestamp))
             .payload(message.payload().unwrap_or_default());
@@ -312,7 +311,6 @@ fn passthrough(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
         .duration_since(first.unwrap_or(started))
         .as_secs_f64();
     let acks = producer.context();
-    let _ = consumed;
     Ok(result(
         acks.acked.load(Ordering::Relaxed),
         seconds,
