@@ -49,6 +49,10 @@ impl DecodeReason {
     }
 }
 
+/// The longest event id accepted, in bytes. The id is copied onto every prediction (and the key
+/// with it): a megabyte id would make a prediction that no broker accepts, so it is rejected here.
+pub const MAX_ID_BYTES: usize = 1024;
+
 /// A rejected event: the reason, the field when one is to blame, and a human-readable detail.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}{}: {detail}", reason.as_str(), field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
@@ -221,6 +225,16 @@ impl EventDecoder {
     }
 
     fn validate(&mut self, fallback_timestamp_ms: Option<i64>) -> Result<(), DecodeError> {
+        if self.row.id.len() > MAX_ID_BYTES {
+            return Err(DecodeError::new(
+                DecodeReason::OutOfRange,
+                Some(&self.id_field),
+                format!(
+                    "the event id is {} bytes long; at most {MAX_ID_BYTES} are allowed",
+                    self.row.id.len()
+                ),
+            ));
+        }
         if !self.row.id_seen || self.row.id.is_empty() {
             return Err(DecodeError::new(
                 DecodeReason::MissingField,

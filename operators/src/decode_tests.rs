@@ -164,6 +164,16 @@ fn rejection_reasons() {
             Some("ts"),
         ),
         (br#"{"id":"a","ts":1.5,"temp":2}"#, WrongType, Some("ts")),
+        (
+            br#"{"id":"a","ts":100000000000000000000,"temp":2}"#,
+            OutOfRange,
+            Some("ts"),
+        ),
+        (
+            br#"{"id":"a","temp":1,"count":-1e19}"#,
+            OutOfRange,
+            Some("count"),
+        ),
         (b"{\"id\":\"a\xff\",\"temp\":1}", InvalidJson, None),
         (b"{\"id\":\"a\x01\",\"temp\":1}", InvalidJson, None),
     ];
@@ -238,5 +248,19 @@ fn error_message_names_reason_and_field() {
     assert_eq!(
         err.to_string(),
         "wrong_type (field `temp`): expected a number, got a string"
+    );
+}
+
+#[test]
+fn an_id_longer_than_the_limit_is_out_of_range() {
+    let at_limit = format!(r#"{{"id":"{}","temp":1}}"#, "x".repeat(MAX_ID_BYTES));
+    assert_eq!(
+        decode(at_limit.as_bytes()).expect("at the limit").id.len(),
+        MAX_ID_BYTES
+    );
+    let over = format!(r#"{{"id":"{}","temp":1}}"#, "x".repeat(MAX_ID_BYTES + 1));
+    assert_eq!(
+        reject(over.as_bytes()),
+        (DecodeReason::OutOfRange, Some("id".to_string()))
     );
 }

@@ -104,6 +104,19 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         f.write_str(ValueSeed::expected(self))
     }
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<Checked, E> {
+        // serde_json hands an integer literal beyond u64 over as f64: for an integer field that
+        // is a range problem, not a type problem.
+        let integral_kind = matches!(
+            self.kind,
+            ValueKind::Id | ValueKind::Timestamp | ValueKind::Feature(FeatureType::I64)
+        );
+        if integral_kind && x.fract() == 0.0 && x.abs() >= i64::MAX as f64 {
+            return Ok(Err(DecodeError::new(
+                DecodeReason::OutOfRange,
+                None,
+                format!("{x} does not fit in i64"),
+            )));
+        }
         Ok(self.number(x, "a fractional number"))
     }
     fn visit_i64<E: de::Error>(self, x: i64) -> Result<Checked, E> {

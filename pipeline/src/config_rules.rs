@@ -2,6 +2,11 @@
 //! one line, so `driftline validate` and startup list every problem at once.
 use crate::config::Settings;
 
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room kept beside a dead letter's key and payload for its headers.
+const DEAD_LETTER_HEADROOM: usize = 64 * 1024;
+
 impl Settings {
     /// Cross-field rules; each broken one is a line.
     pub fn problems(&self) -> Vec<String> {
@@ -48,6 +53,20 @@ impl Settings {
         }
         if self.pipeline.max_event_bytes == 0 {
             p.push("pipeline.max_event_bytes must be at least 1".into());
+        }
+        // Headers (reason, detail, source position, the event's own) need room beside the payload.
+        let producer_limit = self
+            .kafka
+            .producer
+            .get("message.max.bytes")
+            .or_else(|| self.kafka.common.get("message.max.bytes"))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
+        if self.pipeline.max_dead_letter_bytes + DEAD_LETTER_HEADROOM > producer_limit {
+            p.push(format!(
+                "pipeline.max_dead_letter_bytes ({}) leaves less than {DEAD_LETTER_HEADROOM} bytes for headers under the producer's message.max.bytes ({producer_limit}): raise kafka.producer \"message.max.bytes\" (and the dead-letter topic's max.message.bytes)",
+                self.pipeline.max_dead_letter_bytes
+            ));
         }
         if self.drift.enabled {
             let d = &self.drift;

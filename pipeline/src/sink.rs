@@ -30,6 +30,8 @@ pub const HEADER_SOURCE_OFFSET: &str = "driftline.source.offset";
 pub const HEADER_ERROR_REASON: &str = "driftline.error.reason";
 pub const HEADER_ERROR_FIELD: &str = "driftline.error.field";
 pub const HEADER_ERROR_DETAIL: &str = "driftline.error.detail";
+/// On a dead letter cut to `pipeline.max_dead_letter_bytes`: the original payload's size.
+pub const HEADER_ERROR_ORIGINAL_BYTES: &str = "driftline.error.original_bytes";
 
 pub type SinkProducer = ThreadedProducer<SinkContext>;
 
@@ -181,14 +183,27 @@ pub fn source_headers(headers: OwnedHeaders, d: &Delivery) -> OwnedHeaders {
         })
 }
 
+/// Why an event was dead-lettered, for its headers.
+pub struct DeadLetterCause<'a> {
+    pub reason: &'a str,
+    pub field: Option<&'a str>,
+    pub detail: &'a str,
+    /// The payload's size when the dead letter carries only its first bytes.
+    pub original_bytes: Option<usize>,
+}
+
 /// The original headers of a dead-lettered event, followed by the reason it was rejected.
 pub fn dead_letter_headers(
     original: Option<&impl Headers>,
-    reason: &str,
-    field: Option<&str>,
-    detail: &str,
+    cause: &DeadLetterCause<'_>,
     d: &Delivery,
 ) -> OwnedHeaders {
+    let DeadLetterCause {
+        reason,
+        field,
+        detail,
+        original_bytes,
+    } = *cause;
     let mut headers = OwnedHeaders::new();
     if let Some(original) = original {
         for h in original.iter() {
@@ -211,6 +226,12 @@ pub fn dead_letter_headers(
         headers = headers.insert(Header {
             key: HEADER_ERROR_FIELD,
             value: Some(field),
+        });
+    }
+    if let Some(n) = original_bytes {
+        headers = headers.insert(Header {
+            key: HEADER_ERROR_ORIGINAL_BYTES,
+            value: Some(itoa::Buffer::new().format(n).as_bytes()),
         });
     }
     source_headers(headers, d)

@@ -43,6 +43,8 @@ pub struct SourceStage<'a> {
     pub builder: BatchBuilder,
     pub policy: BatchPolicy,
     pub dlq_topic: &'a str,
+    /// Dead letters are cut to this many bytes of key and payload (`pipeline.max_dead_letter_bytes`).
+    pub max_dead_letter_bytes: usize,
     pub batch_tx: mpsc::Sender<QueuedBatch>,
     /// Decode time of the open batch's events, recorded when it closes.
     pub decode_time: Duration,
@@ -165,17 +167,23 @@ impl SourceStage<'_> {
             },
             enqueued: Instant::now(),
         };
-        let headers = sink::dead_letter_headers(
-            message.headers(),
-            error.reason.as_str(),
-            error.field.as_deref(),
-            &error.detail,
-            &delivery,
-        );
+        // Key and payload are cut to what any broker accepts: a dead letter the broker refused
+        // would stop the pipeline on every restart. The full event stays at its source offset.
+        let key_len = message.key().map_or(0, <[u8]>::len);
+        let payload = message.payload().unwrap_or_default();
+        let room = self.max_dead_letter_bytes.saturating_sub(key_len);
+        let kept = &payload[..payload.len().min(room)];
+        let cause = sink::DeadLetterCause {
+            reason: error.reason.as_str(),
+            field: error.field.as_deref(),
+            detail: &error.detail,
+            original_bytes: (kept.len() < payload.len()).then_some(payload.len()),
+        };
+        let headers = sink::dead_letter_headers(message.headers(), &cause, &delivery);
         let mut record =
             BaseRecord::with_opaque_to(self.dlq_topic, Box::new(delivery)).headers(headers);
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
+        if message.payload().is_some() {
+            record = record.payload(kept);
         }
         if let Some(key) = message.key() {
             record = record.key(key);

@@ -207,6 +207,7 @@ impl Pipeline {
                 linger: Duration::from_millis(settings.batch.linger_ms),
             },
             dlq_topic: &settings.kafka.dlq_topic,
+            max_dead_letter_bytes: settings.pipeline.max_dead_letter_bytes,
             batch_tx,
             decode_time: Duration::ZERO,
             links: Vec::new(),

@@ -15,7 +15,9 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 
 pub mod http;
+pub mod in_process;
 pub mod otlp_receiver;
+pub mod poison;
 pub mod prometheus;
 
 pub fn repo_root() -> PathBuf {
