@@ -14,6 +14,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
+pub mod accounting;
 pub mod http;
 pub mod in_process;
 pub mod otlp_receiver;
@@ -382,6 +383,12 @@ impl DriftlineProcess {
             .spawn()
             .expect("start driftline");
         DriftlineProcess { child }
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would: no drain, no flush, no commit.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.

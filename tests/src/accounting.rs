@@ -1,0 +1,72 @@
+//! The ledger of a run: every input offset against the outputs (predictions and dead letters)
+//! that name it in their source headers. At-least-once means no input without an output;
+//! duplicates are allowed and counted.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::{read_inputs, read_topic, Output};
+
+#[derive(Debug)]
+pub struct Ledger {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// Input positions `(partition, offset)` without any output.
+    pub lost: Vec<(i32, i64)>,
+    /// Outputs beyond the first for the same input.
+    pub duplicates: usize,
+    /// Outputs whose key differs from their input's key.
+    pub wrong_keys: usize,
+}
+
+impl Ledger {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} inputs, {} outputs, {} lost, {} duplicates, {} with a wrong key",
+            self.inputs,
+            self.outputs,
+            self.lost.len(),
+            self.duplicates,
+            self.wrong_keys
+        )
+    }
+}
+
+/// Reads `input` (expecting `expected` records) and every topic of `outputs` back, and balances
+/// them.
+pub fn balance(bootstrap: &str, input: &str, expected: usize, outputs: &[&str]) -> Ledger {
+    let inputs = read_inputs(bootstrap, input, expected);
+    let outputs: Vec<Output> = outputs
+        .iter()
+        .flat_map(|topic| {
+            read_topic(
+                bootstrap,
+                topic,
+                usize::MAX,
+                Duration::from_secs(5),
+                Duration::from_secs(600),
+            )
+        })
+        .collect();
+    let mut seen: HashMap<(i32, i64), usize> = HashMap::new();
+    let mut wrong_keys = 0;
+    for o in &outputs {
+        let source = o.source();
+        *seen.entry(source).or_default() += 1;
+        if inputs.get(&source).is_some_and(|(key, _)| key != &o.key) {
+            wrong_keys += 1;
+        }
+    }
+    let mut lost: Vec<(i32, i64)> = inputs
+        .keys()
+        .filter(|k| !seen.contains_key(k))
+        .copied()
+        .collect();
+    lost.sort_unstable();
+    Ledger {
+        inputs: inputs.len(),
+        outputs: outputs.len(),
+        lost,
+        duplicates: seen.values().map(|n| n - 1).sum(),
+        wrong_keys,
+    }
+}

@@ -1,0 +1,223 @@
+//! kill -9 mid-stream, on the real broker (tansu) with the real binary: whatever the moment of
+//! the crash, every input offset ends with at least one output (prediction or dead letter).
+//! Duplicates are allowed by at-least-once, and counted. With two instances in the group, each
+//! kill also moves partitions. `make test` runs the short versions; `make soak` the 1-million-
+//! event ones (`cargo test --release --test crash -- --ignored`).
+use std::time::{Duration, Instant};
+
+use driftline::gen::GenOptions;
+use driftline_tests::accounting::balance;
+use driftline_tests::*;
+
+struct CrashRun {
+    events: u64,
+    /// Offered rate of the live feed, events/s.
+    rate: u64,
+    kills: usize,
+    instances: usize,
+    partitions: i32,
+}
+
+/// A small random generator: the seed is printed, and `CRASH_SEED` replays a run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn from_env_or_clock() -> XorShift {
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+                    | 1
+            });
+        println!("CRASH_SEED={seed}");
+        XorShift(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in [lo, hi).
+    fn between(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (self.next() >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
+    }
+}
+
+async fn crash_run(run: CrashRun) {
+    let broker = Tansu::start();
+    let b = broker.bootstrap.as_str();
+    let p = run.partitions;
+    create_topics(b, &[("in", p), ("out", p), ("dlq", 1)]).await;
+    let feed = spawn_feed(
+        b,
+        "in",
+        GenOptions {
+            count: run.events,
+            rate: run.rate,
+            malformed_every: 500,
+            ..GenOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = pipeline_env(b, "in", "out", "dlq", "crash");
+    // A killed member holds its partitions until its session expires: keep that short.
+    env.push((
+        "DRIFTLINE__KAFKA__CONSUMER__SESSION_TIMEOUT_MS",
+        "6000".into(),
+    ));
+    env.push((
+        "DRIFTLINE__KAFKA__CONSUMER__HEARTBEAT_INTERVAL_MS",
+        "1000".into(),
+    ));
+    // tansu holds a rebalance open until every known member rejoins or the rebalance timeout
+    // (max.poll.interval.ms, 300 s by default) passes, even for a member that was killed.
+    env.push((
+        "DRIFTLINE__KAFKA__CONSUMER__MAX_POLL_INTERVAL_MS",
+        "15000".into(),
+    ));
+    let mut generation = 0;
+    let mut start = |slot: usize| {
+        generation += 1;
+        DriftlineProcess::start(
+            &env,
+            &dir.path().join(format!("instance{slot}-{generation}.log")),
+        )
+    };
+    let mut instances: Vec<DriftlineProcess> = (0..run.instances).map(&mut start).collect();
+
+    // Kill points: random fractions of the stream, as counts of outputs, plus a random delay so
+    // that a kill can land anywhere in a batch's life (decode, inference, produce, commit).
+    let mut rng = XorShift::from_env_or_clock();
+    let mut points: Vec<i64> = (0..run.kills)
+        .map(|_| (rng.between(0.05, 0.9) * run.events as f64) as i64)
+        .collect();
+    points.sort_unstable();
+    for (k, point) in points.iter().enumerate() {
+        let reached = wait_for_outputs(
+            b,
+            &[("out", p), ("dlq", 1)],
+            *point,
+            Duration::ZERO,
+            Duration::from_secs(300),
+        );
+        assert!(
+            reached >= *point,
+            "stalled at {reached} outputs before kill {k}; logs:\n{}",
+            logs(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(rng.between(0.0, 300.0) as u64));
+        let victim = k % run.instances;
+        instances[victim].kill9();
+        println!("kill -9 of instance {victim} at {reached} outputs");
+        instances[victim] = start(victim);
+    }
+    let produced = feed.join().expect("feed").produced;
+    assert_eq!(produced, run.events);
+    // Done when the outputs cover every input and stop growing (duplicates make them more).
+    let started = Instant::now();
+    wait_for_outputs(
+        b,
+        &[("out", p), ("dlq", 1)],
+        run.events as i64,
+        Duration::from_secs(8),
+        Duration::from_secs(900),
+    );
+    for (i, instance) in instances.iter_mut().enumerate() {
+        let status = instance.terminate(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "instance {i} exited with {status}; logs:\n{}",
+            logs(dir.path())
+        );
+    }
+    println!("drained in {:?} after the feed ended", started.elapsed());
+
+    let ledger = balance(b, "in", run.events as usize, &["out", "dlq"]);
+    println!(
+        "crash: {} kills, {} instance(s): {}",
+        run.kills,
+        run.instances,
+        ledger.summary()
+    );
+    assert_eq!(ledger.inputs, run.events as usize);
+    assert!(
+        ledger.lost.is_empty(),
+        "{} inputs without output, e.g. {:?}",
+        ledger.lost.len(),
+        &ledger.lost[..ledger.lost.len().min(5)]
+    );
+    assert_eq!(ledger.wrong_keys, 0);
+}
+
+/// The last lines of every instance's log, for a failure message.
+fn logs(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            format!("== {}\n{tail}", f.display())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_loses_nothing() {
+    crash_run(CrashRun {
+        events: 30_000,
+        rate: 6_000,
+        kills: 3,
+        instances: 1,
+        partitions: 3,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_two_instances_rebalances_and_loses_nothing() {
+    crash_run(CrashRun {
+        events: 30_000,
+        rate: 6_000,
+        kills: 3,
+        instances: 2,
+        partitions: 4,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: 1 million events, run by `make soak`"]
+async fn soak_kill_9_five_times_in_a_million_events() {
+    crash_run(CrashRun {
+        events: 1_000_000,
+        rate: 30_000,
+        kills: 5,
+        instances: 1,
+        partitions: 6,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: 1 million events, run by `make soak`"]
+async fn soak_kill_9_five_times_in_a_million_events_two_instances() {
+    crash_run(CrashRun {
+        events: 1_000_000,
+        rate: 30_000,
+        kills: 5,
+        instances: 2,
+        partitions: 6,
+    })
+    .await;
+}
