@@ -50,6 +50,13 @@ impl EmbeddedBroker {
         }
     }
 
+    /// The cluster itself, for fault injection (request errors, leader moves, latency).
+    pub fn mock(
+        &self,
+    ) -> Option<rdkafka::mocking::MockCluster<'_, rdkafka::producer::DefaultProducerContext>> {
+        self.handle.client().mock_cluster()
+    }
+
     /// Takes a broker down (`up = false`) or brings it back, for fault tests.
     pub fn set_broker_up(&self, broker_id: i32, up: bool) -> KafkaResult<()> {
         match self.handle.client().mock_cluster() {
