@@ -125,6 +125,7 @@ pub struct ModelSettings {
     pub name: String,
     pub version: String,
     pub inputs: Vec<InputBindingSettings>,
+    pub watch_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +167,7 @@ pub struct HealthSettings {
     pub listen: String,
     pub stall_timeout_ms: u64,
     pub statistics_interval_ms: u64,
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,5 @@
-//! The health and metrics server: `GET /healthz`, `/readyz` and `/metrics` over plain HTTP/1.1.
+//! The health and metrics server: `GET /healthz`, `/readyz` and `/metrics` over plain HTTP/1.1,
+//! and, when `health.admin` is on, `POST /admin/reload` (see [`crate::model_reload`]).
 //!
 //! Probes and scrapes are a few requests a second, so one thread answering one connection at a
 //! time is enough, and it keeps an HTTP framework out of the binary. Each connection gets a
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::health::HealthState;
+use crate::model_reload::ModelReloader;
 use crate::otel_metrics::MetricsExporter;
 
 pub struct HealthServer {
@@ -27,6 +29,7 @@ impl HealthServer {
         listen: &str,
         health: Arc<HealthState>,
         exporter: Arc<MetricsExporter>,
+        admin: Option<Arc<ModelReloader>>,
     ) -> anyhow::Result<HealthServer> {
         let listener = TcpListener::bind(listen)
             .with_context(|| format!("binding the health server to {listen}"))?;
@@ -42,7 +45,7 @@ impl HealthServer {
                     }
                     match stream {
                         Ok(stream) => {
-                            if let Err(e) = answer(stream, &health, &exporter) {
+                            if let Err(e) = answer(stream, &health, &exporter, admin.as_deref()) {
                                 tracing::debug!(error = %e, "health request");
                             }
                         }
@@ -79,6 +82,7 @@ fn answer(
     stream: TcpStream,
     health: &HealthState,
     exporter: &MetricsExporter,
+    admin: Option<&ModelReloader>,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -111,17 +115,37 @@ fn answer(
             "text/plain; version=0.0.4; charset=utf-8",
             exporter.prometheus_text(),
         ),
+        ("POST", "/admin/reload") => match admin {
+            Some(reloader) => match reloader.reload("POST /admin/reload") {
+                Ok(identity) => (
+                    200,
+                    "application/json",
+                    serde_json::to_string(&identity).unwrap_or_default() + "\n",
+                ),
+                Err(why) => (
+                    500,
+                    "text/plain",
+                    format!("reload refused, the serving model stays: {why}\n"),
+                ),
+            },
+            None => (
+                404,
+                "text/plain",
+                "admin endpoints are off (health.admin)\n".into(),
+            ),
+        },
         ("GET" | "HEAD", _) => (
             404,
             "text/plain",
             "try /healthz, /readyz or /metrics\n".into(),
         ),
-        _ => (405, "text/plain", "GET only\n".into()),
+        _ => (405, "text/plain", "GET, or POST /admin/reload\n".into()),
     };
     let reason = match status {
         200 => "OK",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        500 => "Internal Server Error",
         _ => "Service Unavailable",
     };
     let mut out = &stream;

@@ -1,17 +1,24 @@
 //! The inference stage: runs the model over each batch on its own thread (inference is
 //! CPU-bound and synchronous), and hands the scored batch to the sink and, shared, to the drift
 //! side stream.
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
 use driftline_operators::infer::InferenceModel;
 use tokio::sync::mpsc;
 
 use crate::drift_stage::DriftInput;
 use crate::metrics::{PipelineMetrics, Stage};
+use crate::model_reload::ModelReloader;
 use crate::sink::ScoredBatch;
 use crate::source_stage::QueuedBatch;
 
+/// Scores batches with `model` until the channel closes; a model reloaded meanwhile is swapped
+/// in between two batches, and each scored batch carries the version that scored it.
 pub fn infer_stage(
     mut model: InferenceModel,
+    mut version: Arc<str>,
+    reloader: &ModelReloader,
     metrics: &PipelineMetrics,
     mut rx: mpsc::Receiver<QueuedBatch>,
     tx: mpsc::Sender<ScoredBatch>,
@@ -24,6 +31,12 @@ pub fn infer_stage(
     }) = rx.blocking_recv()
     {
         metrics.record_stage(Stage::QueueWait, closed_at.elapsed());
+        if let Some(reloaded) = reloader.take() {
+            tracing::info!(from = %version, to = %reloaded.identity.version, sha256 = %reloaded.identity.sha256, "model swapped in");
+            model = reloaded.model;
+            version = Arc::from(reloaded.identity.version.as_str());
+            *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(reloaded.identity);
+        }
         let outputs = {
             let _inference = tracing::info_span!(parent: &span, "inference").entered();
             let started = std::time::Instant::now();
@@ -46,6 +59,7 @@ pub fn infer_stage(
             .blocking_send(ScoredBatch {
                 input,
                 outputs,
+                model_version: Arc::clone(&version),
                 span,
             })
             .is_err()

@@ -18,6 +18,7 @@ pub mod health_server;
 pub mod infer_stage;
 pub mod kafka_stats;
 pub mod metrics;
+pub mod model_reload;
 pub mod offsets;
 pub mod otel_metrics;
 pub mod process_stats;

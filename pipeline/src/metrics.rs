@@ -168,8 +168,10 @@ pub struct ColumnDrift {
 pub struct PipelineMetrics {
     /// The execution provider the model actually runs on ("cpu" or "cuda"), set once at startup.
     pub execution_provider: std::sync::OnceLock<&'static str>,
-    /// Model name and version, set once at startup.
-    pub model: std::sync::OnceLock<(String, String)>,
+    /// The serving model; replaced when a reload is swapped in.
+    pub model: Mutex<Option<crate::model_reload::ModelIdentity>>,
+    pub model_reloads: AtomicU64,
+    pub model_reload_failures: AtomicU64,
     pub events_in: AtomicU64,
     pub predictions_out: AtomicU64,
     pub dead_letters_out: AtomicU64,
@@ -198,6 +200,8 @@ pub struct MetricsSnapshot {
     pub dead_letters_out: u64,
     pub batches: u64,
     pub delivery_failures: u64,
+    pub model_reloads: u64,
+    pub model_reload_failures: u64,
     pub drift_reports: u64,
     pub drift_alerts: u64,
     pub latency_p50_ms: Option<f64>,
@@ -212,6 +216,8 @@ impl PipelineMetrics {
         PipelineMetrics {
             execution_provider: Default::default(),
             model: Default::default(),
+            model_reloads: Default::default(),
+            model_reload_failures: Default::default(),
             events_in: Default::default(),
             predictions_out: Default::default(),
             dead_letters_out: Default::default(),
@@ -265,6 +271,8 @@ impl PipelineMetrics {
             dead_letters_out: get(&self.dead_letters_out),
             batches: get(&self.batches),
             delivery_failures: get(&self.delivery_failures),
+            model_reloads: get(&self.model_reloads),
+            model_reload_failures: get(&self.model_reload_failures),
             drift_reports: get(&self.drift_reports),
             drift_alerts: get(&self.drift_alerts),
             latency_p50_ms: self.end_to_end.quantile_ms(0.50),

@@ -236,21 +236,40 @@ impl MetricsExporter {
         let m = Arc::clone(metrics);
         meter
             .u64_observable_gauge("driftline.model.info")
-            .with_description("1, with the model's name, version and execution provider")
+            .with_description(
+                "1, with the serving model's name, version, sha256 and execution provider",
+            )
             .with_callback(move |o| {
-                if let Some((name, version)) = m.model.get() {
+                if let Some(id) = m.model.lock().ok().and_then(|m| m.clone()) {
                     o.observe(
                         1,
                         &[
-                            KeyValue::new("model.name", name.clone()),
-                            KeyValue::new("model.version", version.clone()),
-                            KeyValue::new(
-                                "driftline.execution_provider",
-                                m.execution_provider.get().copied().unwrap_or("none"),
-                            ),
+                            KeyValue::new("model.name", id.name),
+                            KeyValue::new("model.version", id.version),
+                            KeyValue::new("model.sha256", id.sha256),
+                            KeyValue::new("driftline.execution_provider", id.execution_provider),
                         ],
                     );
                 }
+            })
+            .build();
+
+        let m = Arc::clone(metrics);
+        meter
+            .u64_observable_counter("driftline.model.reloads")
+            .with_unit("{reload}")
+            .with_description(
+                "Model reloads: swapped in (ok) or refused, the old model serving on (failed)",
+            )
+            .with_callback(move |o| {
+                o.observe(
+                    m.model_reloads.load(Ordering::Relaxed),
+                    &[KeyValue::new("result", "ok")],
+                );
+                o.observe(
+                    m.model_reload_failures.load(Ordering::Relaxed),
+                    &[KeyValue::new("result", "failed")],
+                );
             })
             .build();
 

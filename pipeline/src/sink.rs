@@ -272,6 +272,8 @@ pub fn now_ms() -> i64 {
 pub struct ScoredBatch {
     pub input: SourceBatch,
     pub outputs: Vec<(String, ArrayRef)>,
+    /// The version of the model that scored it (it changes when a reload is swapped in).
+    pub model_version: Arc<str>,
     /// The batch's span, ended when the sink has handed every prediction to the producer.
     pub span: tracing::Span,
 }
@@ -298,12 +300,21 @@ pub fn sink_stage(
     producer: &SinkProducer,
     tracker: &OffsetTracker,
     metrics: &PipelineMetrics,
-    mut encoder: PredictionEncoder,
+    (mut encoder, model_name): (PredictionEncoder, &str),
     output_topic: &str,
     mut rx: mpsc::Receiver<ScoredBatch>,
 ) -> anyhow::Result<()> {
     let mut payload = Vec::with_capacity(512);
+    let mut encoder_version: Option<Arc<str>> = None;
     while let Some(scored) = rx.blocking_recv() {
+        // After a reload, predictions name the version that made them.
+        if encoder_version
+            .as_ref()
+            .is_some_and(|v| !Arc::ptr_eq(v, &scored.model_version))
+        {
+            encoder = PredictionEncoder::new(model_name, &scored.model_version);
+        }
+        encoder_version = Some(Arc::clone(&scored.model_version));
         let _span = tracing::info_span!(parent: &scored.span, "encode_produce").entered();
         let started = Instant::now();
         let processing_ms = now_ms();

@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use driftline_operators::batch::{BatchBuilder, BatchPolicy};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::encode::PredictionEncoder;
-use driftline_operators::infer::{load_runtime, InferenceModel};
+use driftline_operators::infer::InferenceModel;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
@@ -34,6 +34,7 @@ use crate::health::HealthState;
 use crate::health_server::HealthServer;
 use crate::infer_stage::infer_stage;
 use crate::metrics::{MetricsSnapshot, PipelineMetrics};
+use crate::model_reload::{load_checked, ModelIdentity, ModelReloader};
 use crate::offsets::OffsetTracker;
 use crate::otel_metrics::MetricsExporter;
 use crate::sink::{self, sink_stage, ScoredBatch, SinkProducer};
@@ -44,7 +45,8 @@ use crate::source_stage::{QueuedBatch, SourceStage};
 pub struct Pipeline {
     settings: Settings,
     model: InferenceModel,
-    model_version: String,
+    identity: ModelIdentity,
+    reloader: Arc<ModelReloader>,
     metrics: Arc<PipelineMetrics>,
     tracker: Arc<OffsetTracker>,
     consumer: Arc<SourceConsumer>,
@@ -60,21 +62,19 @@ impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
         tracing::debug!(settings = %settings.redacted_toml(), "effective settings");
-        let runtime = load_runtime(&settings.onnxruntime_library())?;
-        let model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
-        let model_version = match settings.model.version.as_str() {
-            "" => model
-                .metadata_version()
-                .unwrap_or_else(|| "unversioned".into()),
-            v => v.to_string(),
-        };
-        tracing::info!(model = %settings.model.name, version = %model_version, execution_provider = model.provider(), "model loaded");
+        let checked = load_checked(&settings, None)?;
+        let identity = checked.identity.clone();
+        tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, "model loaded");
         let exporter = Arc::new(MetricsExporter::new(&settings)?);
         let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
-        let _ = metrics.execution_provider.set(model.provider());
-        let _ = metrics
-            .model
-            .set((settings.model.name.clone(), model_version.clone()));
+        let _ = metrics.execution_provider.set(identity.execution_provider);
+        *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity.clone());
+        let reloader = Arc::new(ModelReloader::new(
+            settings.clone(),
+            &checked,
+            Arc::clone(&metrics),
+        ));
+        let model = checked.model;
         let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
         health.model_loaded.store(true, Ordering::Relaxed);
         exporter.observe(&settings, &metrics, &health);
@@ -85,6 +85,7 @@ impl Pipeline {
                 listen,
                 Arc::clone(&health),
                 Arc::clone(&exporter),
+                settings.health.admin.then(|| Arc::clone(&reloader)),
             )?),
         };
         let tracker = Arc::new(OffsetTracker::new());
@@ -114,7 +115,8 @@ impl Pipeline {
         Ok(Pipeline {
             settings,
             model,
-            model_version,
+            identity,
+            reloader,
             metrics,
             tracker,
             consumer,
@@ -140,12 +142,18 @@ impl Pipeline {
         self.model.provider()
     }
 
+    /// Reloads the model file now (what SIGHUP and `POST /admin/reload` do).
+    pub fn reloader(&self) -> Arc<ModelReloader> {
+        Arc::clone(&self.reloader)
+    }
+
     /// Runs until `shutdown` resolves (or a fatal error), then drains, flushes and commits.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<MetricsSnapshot> {
         let Pipeline {
             settings,
             model,
-            model_version,
+            identity,
+            reloader,
             metrics,
             tracker,
             consumer,
@@ -170,12 +178,35 @@ impl Pipeline {
             }
             None => (None, None),
         };
+        // Hot reload: SIGHUP and the file watcher load and check a new model off the hot path;
+        // the inference stage swaps it in between two batches.
+        let reload_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if settings.model.watch_interval_ms > 0 {
+            reloader.watch(
+                Duration::from_millis(settings.model.watch_interval_ms),
+                Arc::clone(&reload_stop),
+            );
+        }
+        let sighup = tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
         let infer_metrics = Arc::clone(&metrics);
+        let infer_reloader = Arc::clone(&reloader);
+        let initial_version: Arc<str> = Arc::from(identity.version.as_str());
         let infer_thread = std::thread::Builder::new()
             .name("driftline-infer".into())
-            .spawn(move || infer_stage(model, &infer_metrics, batch_rx, scored_tx, drift_tx))
+            .spawn(move || {
+                infer_stage(
+                    model,
+                    initial_version,
+                    &infer_reloader,
+                    &infer_metrics,
+                    batch_rx,
+                    scored_tx,
+                    drift_tx,
+                )
+            })
             .context("starting the inference thread")?;
-        let encoder = PredictionEncoder::new(&settings.model.name, &model_version);
+        let encoder = PredictionEncoder::new(&settings.model.name, &identity.version);
+        let model_name = settings.model.name.clone();
         let sink_producer = Arc::clone(&producer);
         let sink_tracker = Arc::clone(&tracker);
         let sink_metrics = Arc::clone(&metrics);
@@ -187,7 +218,7 @@ impl Pipeline {
                     &sink_producer,
                     &sink_tracker,
                     &sink_metrics,
-                    encoder,
+                    (encoder, &model_name),
                     &output_topic,
                     scored_rx,
                 )
@@ -218,6 +249,8 @@ impl Pipeline {
         // The stages drain in order as each channel closes; the producer gets what is left of
         // the grace period to flush.
         health.stopping.store(true, Ordering::Relaxed);
+        reload_stop.store(true, Ordering::Relaxed);
+        sighup.abort();
         // A fifth of the grace (at most a second) is kept for the final commit and exit.
         let grace = Duration::from_millis(settings.pipeline.shutdown_grace_ms);
         let deadline = Instant::now() + grace - (grace / 5).min(Duration::from_secs(1));
@@ -260,6 +293,21 @@ impl Pipeline {
             bail!("outputs could not be delivered; their inputs were not committed and will be redelivered");
         }
         Ok(metrics.snapshot())
+    }
+}
+
+/// SIGHUP reloads the model (the convention of nginx, Prometheus and most daemons).
+async fn reload_on_sighup(reloader: Arc<ModelReloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(
+            "cannot install the SIGHUP handler; reload through the file watch or /admin/reload"
+        );
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let reloader = Arc::clone(&reloader);
+        let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
     }
 }
 
