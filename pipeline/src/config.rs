@@ -212,16 +212,30 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        let file = file.map(|path| {
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true)
+        });
+        Self::load_from(file, env)
+    }
+
+    /// Defaults, then `text` as a config file; no environment (the config fuzz target uses it).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let file = config::File::from_str(text, config::FileFormat::Toml);
+        Self::load_from(Some(file), std::iter::empty())
+    }
+
+    fn load_from<S: config::Source + Send + Sync + 'static>(
+        file: Option<S>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
             config::FileFormat::Toml,
         ));
-        if let Some(path) = file {
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
+        if let Some(file) = file {
+            builder = builder.add_source(file);
         }
         let env: config::Map<String, String> = env.into_iter().collect();
         builder = builder.add_source(
@@ -235,12 +249,48 @@ impl Settings {
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.normalise_property_names();
-        let problems = settings.problems();
+        let mut problems = settings.resolve_secret_references();
+        problems.extend(settings.problems());
         if problems.is_empty() {
             Ok(settings)
         } else {
             Err(ConfigError::Invalid(problems))
         }
+    }
+
+    /// Kafka property values may name where a secret lives instead of holding it, as Kafka's
+    /// config providers do: `${file:/run/secrets/kafka-password}` (the file's contents, without
+    /// a trailing newline) or `${env:KAFKA_PASSWORD}`. Returns one problem per reference that
+    /// cannot be resolved; a problem names the property and where it looked, never a value.
+    fn resolve_secret_references(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (section, map) in [
+            ("common", &mut self.kafka.common),
+            ("consumer", &mut self.kafka.consumer),
+            ("producer", &mut self.kafka.producer),
+        ] {
+            for (key, value) in map.iter_mut() {
+                let Some(reference) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}'))
+                else {
+                    continue;
+                };
+                let resolved = match reference.split_once(':') {
+                    Some(("file", path)) => std::fs::read_to_string(path)
+                        .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                        .map_err(|e| format!("cannot read {path}: {e}")),
+                    Some(("env", name)) => std::env::var(name)
+                        .map_err(|_| format!("environment variable {name} is not set")),
+                    _ => Err(format!(
+                        "unknown reference ${{{reference}}}: use ${{file:PATH}} or ${{env:NAME}}"
+                    )),
+                };
+                match resolved {
+                    Ok(secret) => *value = secret,
+                    Err(why) => problems.push(format!("kafka.{section} \"{key}\": {why}")),
+                }
+            }
+        }
+        problems
     }
 
     /// Environment variables cannot hold dots, so `SASL_PASSWORD` means `sasl.password`.

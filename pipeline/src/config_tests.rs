@@ -103,3 +103,56 @@ fn per_column_drift_thresholds_inherit_the_global_ones() {
     let t = &s.drift.column_thresholds()["t"];
     assert_eq!((t.psi, t.kl, t.ks_pvalue), (0.05, 0.3, 0.05));
 }
+
+#[test]
+fn secrets_come_from_files_and_environment_variables_and_are_redacted() {
+    let demo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/demo.toml"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("kafka-password");
+    std::fs::write(&secret_file, "s3cret-from-file\n").expect("write secret");
+    std::env::set_var("DRIFTLINE_TEST_SCRAM_SECRET", "s3cret-from-env");
+    let env = [
+        (
+            "DRIFTLINE__KAFKA__COMMON__SASL_PASSWORD".to_string(),
+            format!("${{file:{}}}", secret_file.display()),
+        ),
+        (
+            "DRIFTLINE__KAFKA__CONSUMER__SASL_OAUTHBEARER_CLIENT_SECRET".to_string(),
+            "${env:DRIFTLINE_TEST_SCRAM_SECRET}".to_string(),
+        ),
+    ];
+    let settings = Settings::load_with_env(Some(demo), env).expect("settings");
+    assert_eq!(settings.kafka.common["sasl.password"], "s3cret-from-file");
+    assert_eq!(
+        settings.kafka.consumer["sasl.oauthbearer.client.secret"],
+        "s3cret-from-env"
+    );
+    let shown = settings.redacted_toml();
+    assert!(!shown.contains("s3cret"), "{shown}");
+
+    let missing = [(
+        "DRIFTLINE__KAFKA__COMMON__SASL_PASSWORD".to_string(),
+        "${file:/nonexistent/secret}".to_string(),
+    )];
+    match Settings::load_with_env(Some(demo), missing) {
+        Err(ConfigError::Invalid(problems)) => assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("sasl.password") && p.contains("/nonexistent/secret")),
+            "{problems:?}"
+        ),
+        other => panic!(
+            "a missing secret file must be an error: {:?}",
+            other.map(|_| ())
+        ),
+    }
+}
+
+#[test]
+fn the_health_server_listens_on_loopback_unless_configured() {
+    let demo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/demo.toml"));
+    let settings = Settings::load_with_env(Some(demo), Vec::new()).expect("settings");
+    let addr: std::net::SocketAddr = settings.health.listen.parse().expect("an address");
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert!(!settings.health.admin, "admin endpoints are off by default");
+}
