@@ -12,6 +12,7 @@ pub mod demo;
 pub mod drift_cli;
 pub mod drift_stage;
 pub mod embedded_broker;
+pub mod fuzz_checks;
 pub mod gen;
 pub mod health;
 pub mod health_server;
