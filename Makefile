@@ -15,7 +15,10 @@ CARGO    ?= cargo
 export ORT_DYLIB_PATH := $(abspath $(ORT_LIB))
 export TANSU_BIN      := $(TANSU)
 
-.PHONY: help run test bench bench-e2e lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
+CARGO_DENY := $(TOOLS)/bin/cargo-deny
+CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
+
+.PHONY: help run test soak fuzz deny bench bench-e2e lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +29,22 @@ run: $(VENV_OK) build-deps ## The demo: embedded broker, demo model, live sensor
 test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline
 	$(CARGO) test --workspace --exclude driftline-benches
+
+soak: $(VENV_OK) build-deps $(TANSU) ## The long fault runs (kill -9 and broker restarts in 1M events, one and two instances); see RELIABILITY.md
+	$(CARGO) build --release -p driftline --bin driftline
+	$(CARGO) test --release -p driftline-tests --test crash -- --ignored --nocapture --test-threads=1
+
+fuzz: build-deps $(CARGO_FUZZ) ## cargo-fuzz on the decoder, config and profile loaders, FUZZ_SECONDS each (200: 10 min); nightly Rust
+	PATH="$(TOOLS)/bin:$$PATH" bash scripts/fuzz.sh
+
+deny: $(CARGO_DENY) ## Licences, bans and sources of every dependency (cargo-deny, offline; deny.toml)
+	$(CARGO_DENY) --offline check licenses bans sources
+
+$(CARGO_DENY):
+	$(CARGO) install cargo-deny --version 0.20.2 --locked --root $(TOOLS)
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --version 0.13.2 --locked --root $(TOOLS)
 
 bench: $(VENV_OK) build-deps ## Criterion benches (see BENCHMARKS.md)
 	$(CARGO) bench -p driftline-benches

@@ -1,8 +1,8 @@
-//! kill -9 mid-stream, on the real broker (tansu) with the real binary: whatever the moment of
-//! the crash, every input offset ends with at least one output (prediction or dead letter).
-//! Duplicates are allowed by at-least-once, and counted. With two instances in the group, each
-//! kill also moves partitions. `make test` runs the short versions; `make soak` the 1-million-
-//! event ones (`cargo test --release --test crash -- --ignored`).
+//! kill -9 mid-stream, and broker restarts mid-stream, on the real broker (tansu) with the real
+//! binary: whatever the moment of the fault, every input offset ends with at least one output
+//! (prediction or dead letter). Duplicates are allowed by at-least-once, and counted. With two
+//! instances in the group, each kill also moves partitions. `make test` runs the short
+//! versions; `make soak` the 1-million-event ones (`cargo test --release --test crash -- --ignored`).
 use std::time::{Duration, Instant};
 
 use driftline::gen::GenOptions;
@@ -14,6 +14,8 @@ struct CrashRun {
     /// Offered rate of the live feed, events/s.
     rate: u64,
     kills: usize,
+    /// tansu killed (SIGKILL) and restarted on the same port and data, mid-stream.
+    broker_restarts: usize,
     instances: usize,
     partitions: i32,
 }
@@ -49,8 +51,9 @@ impl XorShift {
 }
 
 async fn crash_run(run: CrashRun) {
-    let broker = Tansu::start();
-    let b = broker.bootstrap.as_str();
+    let mut broker = Tansu::start();
+    let b = broker.bootstrap.clone();
+    let b = b.as_str();
     let p = run.partitions;
     create_topics(b, &[("in", p), ("out", p), ("dlq", 1)]).await;
     let feed = spawn_feed(
@@ -93,10 +96,20 @@ async fn crash_run(run: CrashRun) {
     // Kill points: random fractions of the stream, as counts of outputs, plus a random delay so
     // that a kill can land anywhere in a batch's life (decode, inference, produce, commit).
     let mut rng = XorShift::from_env_or_clock();
-    let mut points: Vec<i64> = (0..run.kills)
+    let faults = run.kills + run.broker_restarts;
+    let mut points: Vec<i64> = (0..faults)
         .map(|_| (rng.between(0.05, 0.9) * run.events as f64) as i64)
         .collect();
     points.sort_unstable();
+    // Which points restart the broker: a random choice of broker_restarts among them.
+    let mut broker_at = vec![false; faults];
+    for slot in broker_at.iter_mut().take(run.broker_restarts) {
+        *slot = true;
+    }
+    for i in (1..faults).rev() {
+        broker_at.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    let mut kills = 0;
     for (k, point) in points.iter().enumerate() {
         let reached = wait_for_outputs(
             b,
@@ -111,7 +124,15 @@ async fn crash_run(run: CrashRun) {
             logs(dir.path())
         );
         std::thread::sleep(Duration::from_millis(rng.between(0.0, 300.0) as u64));
-        let victim = k % run.instances;
+        if broker_at[k] {
+            broker.stop();
+            std::thread::sleep(Duration::from_millis(rng.between(500.0, 3000.0) as u64));
+            broker.restart();
+            println!("broker restarted at {reached} outputs");
+            continue;
+        }
+        let victim = kills % run.instances;
+        kills += 1;
         instances[victim].kill9();
         println!("kill -9 of instance {victim} at {reached} outputs");
         instances[victim] = start(victim);
@@ -139,8 +160,9 @@ async fn crash_run(run: CrashRun) {
 
     let ledger = balance(b, "in", run.events as usize, &["out", "dlq"]);
     println!(
-        "crash: {} kills, {} instance(s): {}",
+        "crash: {} kills, {} broker restarts, {} instance(s): {}",
         run.kills,
+        run.broker_restarts,
         run.instances,
         ledger.summary()
     );
@@ -178,6 +200,7 @@ async fn kill_9_at_random_points_loses_nothing() {
         events: 30_000,
         rate: 6_000,
         kills: 3,
+        broker_restarts: 0,
         instances: 1,
         partitions: 3,
     })
@@ -190,6 +213,7 @@ async fn kill_9_with_two_instances_rebalances_and_loses_nothing() {
         events: 30_000,
         rate: 6_000,
         kills: 3,
+        broker_restarts: 0,
         instances: 2,
         partitions: 4,
     })
@@ -203,6 +227,7 @@ async fn soak_kill_9_five_times_in_a_million_events() {
         events: 1_000_000,
         rate: 30_000,
         kills: 5,
+        broker_restarts: 0,
         instances: 1,
         partitions: 6,
     })
@@ -216,6 +241,34 @@ async fn soak_kill_9_five_times_in_a_million_events_two_instances() {
         events: 1_000_000,
         rate: 30_000,
         kills: 5,
+        broker_restarts: 0,
+        instances: 2,
+        partitions: 6,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarts_mid_stream_lose_nothing() {
+    crash_run(CrashRun {
+        events: 30_000,
+        rate: 6_000,
+        kills: 0,
+        broker_restarts: 2,
+        instances: 1,
+        partitions: 3,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: 1 million events, run by `make soak`"]
+async fn soak_broker_restarts_and_kills_in_a_million_events_two_instances() {
+    crash_run(CrashRun {
+        events: 1_000_000,
+        rate: 30_000,
+        kills: 3,
+        broker_restarts: 3,
         instances: 2,
         partitions: 6,
     })
