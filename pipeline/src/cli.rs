@@ -28,6 +28,22 @@ pub enum Command {
     Drift(DriftArgs),
     /// Build the drift reference profile from a sample file (JSONL or CSV) with the configured schema and model.
     Profile(ProfileArgs),
+    /// Score a file (JSONL, CSV or Parquet) with the stream's operators: predictions, rejected
+    /// events and, with drift on, drift reports and alerts, each to a JSONL file.
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Events: `.jsonl` (one per line), `.csv` (a header row) or `.parquet`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Predictions, one JSON object per line; `OUTPUT.rejected.jsonl`, `OUTPUT.drift.jsonl` and
+    /// `OUTPUT.alerts.jsonl` are written beside it.
+    #[arg(long)]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -61,20 +61,16 @@ enum Phase {
     Monitoring(Box<DriftMonitor>),
 }
 
-pub struct DriftStage {
+/// The drift logic without the Kafka side: learns the reference (or loads it), then compares
+/// each batch against it. Shared by the stream's [`DriftStage`] and `driftline batch`.
+pub struct DriftTracker {
     settings: Settings,
-    producer: Arc<SinkProducer>,
-    metrics: Arc<PipelineMetrics>,
     phase: Phase,
 }
 
-impl DriftStage {
+impl DriftTracker {
     /// Loads the profile (or prepares to learn one) so a bad profile fails at startup.
-    pub fn new(
-        settings: &Settings,
-        producer: Arc<SinkProducer>,
-        metrics: Arc<PipelineMetrics>,
-    ) -> anyhow::Result<DriftStage> {
+    pub fn new(settings: &Settings) -> anyhow::Result<DriftTracker> {
         let d = &settings.drift;
         let phase = if d.profile.is_empty() {
             tracing::info!(
@@ -89,36 +85,14 @@ impl DriftStage {
                 DriftMonitor::new(&profile, monitor_settings(settings)).context("drift monitor")?,
             ))
         };
-        Ok(DriftStage {
+        Ok(DriftTracker {
             settings: settings.clone(),
-            producer,
-            metrics,
             phase,
         })
     }
 
-    /// Runs until the channel closes; a timer closes processing-time panes.
-    pub fn run(mut self, rx: Receiver<DriftInput>) -> anyhow::Result<()> {
-        loop {
-            match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(input) => self.observe(&input)?,
-                Err(RecvTimeoutError::Timeout) => {
-                    // Only processing-time windows follow the wall clock while no events come;
-                    // event-time windows advance with the events' own timestamps (a backfill of
-                    // old events must not see them all as late).
-                    let processing_time = self.settings.drift.window == WindowKind::Time
-                        && self.settings.drift.time_source == TimeSource::Processing;
-                    if let (true, Phase::Monitoring(monitor)) = (processing_time, &mut self.phase) {
-                        let outcome = monitor.tick(sink::now_ms())?;
-                        self.publish(outcome)?;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
-            }
-        }
-    }
-
-    fn observe(&mut self, input: &DriftInput) -> anyhow::Result<()> {
+    /// Takes one scored batch; reports and alerts when a window closed.
+    pub fn observe(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
         let columns = drift_columns(&input.batch, &input.outputs);
         match &mut self.phase {
             Phase::Warming(builder) => {
@@ -137,7 +111,7 @@ impl DriftStage {
                         monitor_settings(&self.settings),
                     )?));
                 }
-                Ok(())
+                Ok(DriftOutcome::default())
             }
             Phase::Monitoring(monitor) => {
                 // Processing time: an empty slice makes the monitor stamp every row with now.
@@ -145,10 +119,55 @@ impl DriftStage {
                     TimeSource::Event => input.batch.column(1).as_primitive::<Int64Type>().values(),
                     TimeSource::Processing => &[],
                 };
-                let outcome =
-                    monitor.observe(&columns, times, &input.partitions, sink::now_ms())?;
-                self.publish(outcome)
+                Ok(monitor.observe(&columns, times, &input.partitions, now_ms)?)
             }
+        }
+    }
+
+    /// Closes processing-time panes as the wall clock passes while no events come. Event-time
+    /// windows advance with the events' own timestamps only (a backfill of old events must
+    /// not see them all as late).
+    pub fn tick(&mut self, now_ms: i64) -> anyhow::Result<DriftOutcome> {
+        let processing_time = self.settings.drift.window == WindowKind::Time
+            && self.settings.drift.time_source == TimeSource::Processing;
+        match (processing_time, &mut self.phase) {
+            (true, Phase::Monitoring(monitor)) => Ok(monitor.tick(now_ms)?),
+            _ => Ok(DriftOutcome::default()),
+        }
+    }
+}
+
+pub struct DriftStage {
+    settings: Settings,
+    producer: Arc<SinkProducer>,
+    metrics: Arc<PipelineMetrics>,
+    tracker: DriftTracker,
+}
+
+impl DriftStage {
+    /// Loads the profile (or prepares to learn one) so a bad profile fails at startup.
+    pub fn new(
+        settings: &Settings,
+        producer: Arc<SinkProducer>,
+        metrics: Arc<PipelineMetrics>,
+    ) -> anyhow::Result<DriftStage> {
+        Ok(DriftStage {
+            settings: settings.clone(),
+            producer,
+            metrics,
+            tracker: DriftTracker::new(settings)?,
+        })
+    }
+
+    /// Runs until the channel closes; a timer closes processing-time panes.
+    pub fn run(mut self, rx: Receiver<DriftInput>) -> anyhow::Result<()> {
+        loop {
+            let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(input) => self.tracker.observe(&input, sink::now_ms())?,
+                Err(RecvTimeoutError::Timeout) => self.tracker.tick(sink::now_ms())?,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            self.publish(outcome)?;
         }
     }
 

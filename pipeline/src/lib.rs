@@ -5,6 +5,7 @@
 //! be committed. The operators themselves live in the `driftline-operators` crate.
 //! Operations: [`health`] and [`health_server`] (probes, `/metrics`), [`otel_metrics`] and
 //! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
+pub mod batch_cli;
 pub mod cli;
 pub mod config;
 mod config_rules;
@@ -24,6 +25,7 @@ pub mod offsets;
 pub mod otel_metrics;
 pub mod process_stats;
 pub mod profile_cli;
+pub mod progress;
 pub mod sink;
 pub mod source;
 pub mod source_stage;

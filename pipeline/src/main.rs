@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => gen_command(args),
         Command::Drift(args) => return drift_command(args),
         Command::Profile(args) => profile_command(args),
+        Command::Batch(args) => batch_command(args),
         Command::Demo(args) => runtime().and_then(|rt| {
             rt.block_on(demo::run(demo::DemoOptions {
                 config: args.config,
@@ -130,6 +131,14 @@ fn profile_command(args: driftline::cli::ProfileArgs) -> anyhow::Result<()> {
         run.profile.columns.len(),
         args.out.display()
     );
+    Ok(())
+}
+
+fn batch_command(args: driftline::cli::BatchArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref())?;
+    telemetry::init(&settings.log);
+    let outcome = driftline::batch_cli::run(&settings, &args.input, &args.output)?;
+    println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub struct ProfileRun {
 pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<ProfileRun> {
     let runtime = load_runtime(&settings.onnxruntime_library())?;
     let mut model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
-    let events = read_events(input)?;
+    let events = read_events(input)?.into_iter().map(|(_, e)| e);
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let mut batch = BatchBuilder::new(&settings.schema, BATCH_ROWS);
     let mut profile = ProfileBuilder::new(settings.drift.reference_sample, settings.drift.bins, 1);
@@ -40,7 +40,7 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
             profile.add(&drift_columns(&scored.batch, &outputs))?;
             Ok(())
         };
-    for (line, event) in events.into_iter().enumerate() {
+    for (line, event) in events.enumerate() {
         match decoder.decode(&event, Some(0)) {
             Ok(row) => batch.push(
                 row,
@@ -72,25 +72,33 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
     })
 }
 
-/// The sample's events as JSON payloads, by file extension: `.parquet`, `.csv`, else JSONL.
-fn read_events(input: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+/// A file's events as JSON payloads, each with its record number (the line in JSONL and CSV
+/// files, counting from 1; the row, from 1, in Parquet), by file extension: `.parquet`,
+/// `.csv`, else JSONL. JSONL lines are kept as bytes, so that one line of invalid UTF-8 is one
+/// rejected event, not an unreadable file; blank lines are skipped.
+pub fn read_events(input: &Path) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
     let extension = input
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default();
-    if extension == "parquet" {
-        return parquet_as_json(input);
+    let numbered = |events: Vec<Vec<u8>>| (1..).zip(events).collect();
+    match extension {
+        "parquet" => Ok(numbered(parquet_as_json(input)?)),
+        "csv" => {
+            let text = std::fs::read_to_string(input)
+                .with_context(|| format!("reading {}", input.display()))?;
+            Ok(numbered(csv_as_json(&text)))
+        }
+        _ => {
+            let bytes =
+                std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+            Ok((1..)
+                .zip(bytes.split(|b| *b == b'\n'))
+                .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+                .map(|(n, line)| (n, line.strip_suffix(b"\r").unwrap_or(line).to_vec()))
+                .collect())
+        }
     }
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    Ok(match extension {
-        "csv" => csv_as_json(&text),
-        _ => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| l.as_bytes().to_vec())
-            .collect(),
-    })
 }
 
 /// CSV rows as JSON objects keyed by the header; values that parse as numbers become numbers.
