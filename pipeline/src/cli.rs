@@ -18,8 +18,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the pipeline until SIGINT/SIGTERM, then drain, flush, commit and exit 0.
     Run(ConfigArg),
-    /// Check config, model and schema together; print every problem; exit 1 if any.
-    Validate(ConfigArg),
+    /// Check config, model and schema together; print every problem; exit 1 if any. With
+    /// --labeled: the quality gate, scoring --model (and --baseline) on a labeled file.
+    Validate(ValidateArgs),
     /// Produce simulated IoT sensor events to a topic.
     Gen(GenArgs),
     /// The demo: embedded broker, demo model, live event feed, summary.
@@ -31,6 +32,39 @@ pub enum Command {
     /// Score a file (JSONL, CSV or Parquet) with the stream's operators: predictions, rejected
     /// events and, with drift on, drift reports and alerts, each to a JSONL file.
     Batch(BatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The candidate model (default: model.path of the config).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Events with a label field (JSONL, CSV or Parquet): turns on the quality gate.
+    #[arg(long)]
+    pub labeled: Option<PathBuf>,
+    /// accuracy (predicted class = label), auc (score vs 0/1 label) or rmse.
+    #[arg(long, default_value = "accuracy")]
+    pub metric: String,
+    /// Fail below this (accuracy, auc).
+    #[arg(long)]
+    pub min: Option<f64>,
+    /// Fail above this (rmse).
+    #[arg(long)]
+    pub max: Option<f64>,
+    /// The model serving now, scored on the same file.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Fail when the candidate is worse than the baseline by more than this.
+    #[arg(long)]
+    pub max_drop: Option<f64>,
+    /// The label's field in each event.
+    #[arg(long, default_value = "label")]
+    pub label_field: String,
+    /// The output to score: `name`, or `name[k]` for a column of an [N, K] output.
+    #[arg(long)]
+    pub output: Option<String>,
 }
 
 #[derive(Debug, Args)]

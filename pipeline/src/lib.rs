@@ -26,6 +26,7 @@ pub mod otel_metrics;
 pub mod process_stats;
 pub mod profile_cli;
 pub mod progress;
+pub mod quality_gate;
 pub mod sink;
 pub mod source;
 pub mod source_stage;

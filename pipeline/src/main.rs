@@ -8,6 +8,7 @@ use driftline::{demo, gen, telemetry, validate, Pipeline, Settings};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Validate(args) if args.labeled.is_some() => return gate_command(args),
         Command::Validate(args) => return validate_command(args.config.as_deref()),
         Command::Run(args) => run_command(args.config.as_deref()),
         Command::Gen(args) => gen_command(args),
@@ -132,6 +133,53 @@ fn profile_command(args: driftline::cli::ProfileArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The quality gate: exit 0 when the candidate passes, 1 when it fails, 2 on an error.
+fn gate_command(args: driftline::cli::ValidateArgs) -> ExitCode {
+    use driftline::quality_gate::{self, GateMetric, GateRequest};
+    let run = || -> anyhow::Result<quality_gate::GateReport> {
+        let settings = Settings::load(args.config.as_deref())?;
+        telemetry::init(&settings.log);
+        let metric = GateMetric::parse(&args.metric)?;
+        let bound = match (metric, args.min, args.max) {
+            (GateMetric::Rmse, Some(_), _) => anyhow::bail!("rmse: lower is better, use --max"),
+            (GateMetric::Rmse, None, max) => max,
+            (_, min, None) => min,
+            (_, _, Some(_)) => anyhow::bail!("{}: higher is better, use --min", args.metric),
+        };
+        let request = GateRequest {
+            model: args
+                .model
+                .clone()
+                .unwrap_or_else(|| settings.model.path.clone()),
+            labeled: args.labeled.clone().unwrap_or_default(),
+            metric,
+            bound,
+            baseline: args.baseline.clone(),
+            max_drop: args.max_drop,
+            label_field: args.label_field.clone(),
+            output: args.output.clone(),
+        };
+        quality_gate::run(&settings, &request)
+    };
+    match run() {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            for why in &report.failures {
+                eprintln!("gate failed: {why}");
+            }
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn batch_command(args: driftline::cli::BatchArgs) -> anyhow::Result<()> {
