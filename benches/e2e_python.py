@@ -11,6 +11,7 @@ Prints one JSON line: {"events": n, "seconds": s} from the first event to the la
 acknowledged (flushed), so that the harness compares like with like.
 """
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -27,7 +28,11 @@ def session(model):
     return s, s.get_inputs()[0].name, [o.name for o in s.get_outputs()]
 
 
-def score(sess, input_name, output_names, features, events, model_name):
+# What driftline writes on every prediction: the model's name, version and file hash.
+MODEL = {"name": "anomaly_classifier", "version": "1.0.0", "sha256": ""}
+
+
+def score(sess, input_name, output_names, features, events, model):
     """events: decoded dicts. Returns one encoded prediction per event."""
     x = np.array([[e[f] for f in features] for e in events], dtype=np.float32)
     outputs = sess.run(None, {input_name: x})
@@ -38,7 +43,9 @@ def score(sess, input_name, output_names, features, events, model_name):
             orjson.dumps(
                 {
                     "id": e.get("device_id"),
-                    "model": model_name,
+                    "model": model["name"],
+                    "model_version": model["version"],
+                    "model_sha256": model["sha256"],
                     "event_timestamp": e.get("ts"),
                     "processing_timestamp": now,
                     "outputs": {name: out[i].tolist() for name, out in zip(output_names, outputs)},
@@ -51,6 +58,7 @@ def score(sess, input_name, output_names, features, events, model_name):
 def run_kafka(args, features):
     from confluent_kafka import Consumer, Producer
 
+    MODEL["sha256"] = hashlib.sha256(open(args.model, "rb").read()).hexdigest()
     sess, input_name, output_names = session(args.model)
     consumer = Consumer(
         {
@@ -91,7 +99,7 @@ def run_kafka(args, features):
                 keys.append(m.key())
             except orjson.JSONDecodeError:
                 producer.produce(args.dlq, m.value(), key=m.key())
-        for key, prediction in zip(keys, score(sess, input_name, output_names, features, events, "anomaly_classifier")):
+        for key, prediction in zip(keys, score(sess, input_name, output_names, features, events, MODEL)):
             while True:
                 try:
                     producer.produce(args.output, prediction, key=key)
@@ -107,6 +115,7 @@ def run_kafka(args, features):
 
 
 def run_memory(args, features):
+    MODEL["sha256"] = hashlib.sha256(open(args.model, "rb").read()).hexdigest()
     sess, input_name, output_names = session(args.model)
     rng = np.random.default_rng(7)
     payloads = []
@@ -119,7 +128,7 @@ def run_memory(args, features):
     out = 0
     for start in range(0, len(payloads), args.max_rows):
         events = [orjson.loads(p) for p in payloads[start : start + args.max_rows]]
-        out += sum(len(p) for p in score(sess, input_name, output_names, features, events, "anomaly_classifier"))
+        out += sum(len(p) for p in score(sess, input_name, output_names, features, events, MODEL))
     elapsed = time.monotonic() - started
     assert out > 0
     return len(payloads), elapsed

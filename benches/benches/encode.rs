@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array};
 use arrow_schema::{DataType, Field};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use driftline_benches::{sensor_batch, sensor_schema, sensors, Normals};
+use driftline_benches::{sensor_batch, sensor_schema, sensors, Normals, DEMO_MODEL_SHA256};
 use driftline_operators::encode::PredictionEncoder;
 
 const ROWS: usize = 1024;
@@ -43,7 +43,7 @@ fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_prediction_json");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function(BenchmarkId::from_parameter(ROWS), |b| {
-        let mut encoder = PredictionEncoder::new("anomaly_classifier", "1.0.0");
+        let mut encoder = PredictionEncoder::new("anomaly_classifier", "1.0.0", DEMO_MODEL_SHA256);
         let mut out = Vec::with_capacity(512);
         b.iter(|| {
             let mut bytes = 0;

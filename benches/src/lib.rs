@@ -18,6 +18,10 @@ pub fn repo_path(relative: &str) -> PathBuf {
         .join(relative)
 }
 
+/// The demo model file's sha256, as predictions carry it (the benches encode without hashing).
+pub const DEMO_MODEL_SHA256: &str =
+    "8d2d92c4fe01725b68f9e3551a14de3beefb4cafac6954648fcf0e179a8c05bc";
+
 /// The demo model on the CPU with one intra-op thread. ONNX Runtime comes from
 /// `ORT_DYLIB_PATH`, else `.venv/libonnxruntime.so`.
 pub fn demo_model(schema: &EventSchema) -> InferenceModel {

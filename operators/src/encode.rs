@@ -1,5 +1,5 @@
 //! One prediction per input row, as a JSON object:
-//! `{"id":…,"model":…,"model_version":…,"event_timestamp":…,"processing_timestamp":…,"outputs":{…}}`.
+//! `{"id":…,"model":…,"model_version":…,"model_sha256":…,"event_timestamp":…,"processing_timestamp":…,"outputs":{…}}`.
 //! Output names come from the model; scalar outputs are numbers, `[N, K]` outputs arrays.
 //! Non-finite floats are written as `null` (JSON has no NaN). Numbers are written with
 //! itoa/ryu into one reused buffer: no per-row allocation.
@@ -10,19 +10,23 @@ use arrow_schema::DataType;
 
 /// Writes predictions for one model identity.
 pub struct PredictionEncoder {
-    /// `{"id":` is written per row; this holds `,"model":"…","model_version":"…","event_timestamp":`.
+    /// `{"id":` is written per row; this holds
+    /// `,"model":"…","model_version":"…","model_sha256":"…","event_timestamp":`.
     model_part: Vec<u8>,
     ryu: ryu::Buffer,
     itoa: itoa::Buffer,
 }
 
 impl PredictionEncoder {
-    pub fn new(model_name: &str, model_version: &str) -> Self {
+    /// For the model called `model_name`, at `model_version`, whose file hashes to `model_sha256`.
+    pub fn new(model_name: &str, model_version: &str, model_sha256: &str) -> Self {
         let mut model_part = Vec::new();
         model_part.extend_from_slice(b",\"model\":");
         write_json_string(&mut model_part, model_name);
         model_part.extend_from_slice(b",\"model_version\":");
         write_json_string(&mut model_part, model_version);
+        model_part.extend_from_slice(b",\"model_sha256\":");
+        write_json_string(&mut model_part, model_sha256);
         model_part.extend_from_slice(b",\"event_timestamp\":");
         PredictionEncoder {
             model_part,
@@ -180,12 +184,12 @@ mod tests {
             ("label".into(), Arc::new(Int64Array::from(vec![1, 0]))),
             ("probabilities".into(), Arc::new(probs)),
         ];
-        let mut enc = PredictionEncoder::new("demo", "3");
+        let mut enc = PredictionEncoder::new("demo", "3", "ab12");
         let mut out = Vec::new();
         enc.encode_row(&inputs, &outputs, 0, 99, &mut out);
         assert_eq!(
             String::from_utf8(out.clone()).expect("utf8"),
-            r#"{"id":"a\"b\u0001","model":"demo","model_version":"3","event_timestamp":7,"processing_timestamp":99,"outputs":{"label":1,"probabilities":[0.25,0.75]}}"#
+            r#"{"id":"a\"b\u0001","model":"demo","model_version":"3","model_sha256":"ab12","event_timestamp":7,"processing_timestamp":99,"outputs":{"label":1,"probabilities":[0.25,0.75]}}"#
         );
         enc.encode_row(&inputs, &outputs, 1, 100, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");

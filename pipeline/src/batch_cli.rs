@@ -138,7 +138,7 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
     };
     let mut scorer = Scorer {
         model: checked.model,
-        encoder: PredictionEncoder::new(&identity.name, &identity.version),
+        encoder: PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256),
         predictions: create(output)?,
         drift,
         n_predictions: 0,

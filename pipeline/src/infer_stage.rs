@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::drift_stage::DriftInput;
 use crate::metrics::{PipelineMetrics, Stage};
-use crate::model_reload::ModelReloader;
+use crate::model_reload::{ModelIdentity, ModelReloader};
 use crate::sink::ScoredBatch;
 use crate::source_stage::QueuedBatch;
 
@@ -17,7 +17,7 @@ use crate::source_stage::QueuedBatch;
 /// in between two batches, and each scored batch carries the version that scored it.
 pub fn infer_stage(
     mut model: InferenceModel,
-    mut version: Arc<str>,
+    mut serving: Arc<ModelIdentity>,
     reloader: &ModelReloader,
     metrics: &PipelineMetrics,
     mut rx: mpsc::Receiver<QueuedBatch>,
@@ -32,10 +32,11 @@ pub fn infer_stage(
     {
         metrics.record_stage(Stage::QueueWait, closed_at.elapsed());
         if let Some(reloaded) = reloader.take() {
-            tracing::info!(from = %version, to = %reloaded.identity.version, sha256 = %reloaded.identity.sha256, "model swapped in");
+            tracing::info!(from = %serving.version, to = %reloaded.identity.version, sha256 = %reloaded.identity.sha256, "model swapped in");
             model = reloaded.model;
-            version = Arc::from(reloaded.identity.version.as_str());
-            *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(reloaded.identity);
+            *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(reloaded.identity.clone());
+            serving = Arc::new(reloaded.identity);
         }
         let outputs = {
             let _inference = tracing::info_span!(parent: &span, "inference").entered();
@@ -59,7 +60,7 @@ pub fn infer_stage(
             .blocking_send(ScoredBatch {
                 input,
                 outputs,
-                model_version: Arc::clone(&version),
+                model: Arc::clone(&serving),
                 span,
             })
             .is_err()

@@ -272,8 +272,8 @@ pub fn now_ms() -> i64 {
 pub struct ScoredBatch {
     pub input: SourceBatch,
     pub outputs: Vec<(String, ArrayRef)>,
-    /// The version of the model that scored it (it changes when a reload is swapped in).
-    pub model_version: Arc<str>,
+    /// The model that scored it (it changes when a reload is swapped in).
+    pub model: Arc<crate::model_reload::ModelIdentity>,
     /// The batch's span, ended when the sink has handed every prediction to the producer.
     pub span: tracing::Span,
 }
@@ -300,21 +300,22 @@ pub fn sink_stage(
     producer: &SinkProducer,
     tracker: &OffsetTracker,
     metrics: &PipelineMetrics,
-    (mut encoder, model_name): (PredictionEncoder, &str),
+    mut encoder: PredictionEncoder,
     output_topic: &str,
     mut rx: mpsc::Receiver<ScoredBatch>,
 ) -> anyhow::Result<()> {
     let mut payload = Vec::with_capacity(512);
-    let mut encoder_version: Option<Arc<str>> = None;
+    let mut encoder_model: Option<Arc<crate::model_reload::ModelIdentity>> = None;
     while let Some(scored) = rx.blocking_recv() {
-        // After a reload, predictions name the version that made them.
-        if encoder_version
+        // After a reload, predictions name the model that made them.
+        if encoder_model
             .as_ref()
-            .is_some_and(|v| !Arc::ptr_eq(v, &scored.model_version))
+            .is_some_and(|m| !Arc::ptr_eq(m, &scored.model))
         {
-            encoder = PredictionEncoder::new(model_name, &scored.model_version);
+            let m = &scored.model;
+            encoder = PredictionEncoder::new(&m.name, &m.version, &m.sha256);
         }
-        encoder_version = Some(Arc::clone(&scored.model_version));
+        encoder_model = Some(Arc::clone(&scored.model));
         let _span = tracing::info_span!(parent: &scored.span, "encode_produce").entered();
         let started = Instant::now();
         let processing_ms = now_ms();

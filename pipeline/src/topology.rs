@@ -190,13 +190,13 @@ impl Pipeline {
         let sighup = tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
         let infer_metrics = Arc::clone(&metrics);
         let infer_reloader = Arc::clone(&reloader);
-        let initial_version: Arc<str> = Arc::from(identity.version.as_str());
+        let serving = Arc::new(identity.clone());
         let infer_thread = std::thread::Builder::new()
             .name("driftline-infer".into())
             .spawn(move || {
                 infer_stage(
                     model,
-                    initial_version,
+                    serving,
                     &infer_reloader,
                     &infer_metrics,
                     batch_rx,
@@ -205,8 +205,7 @@ impl Pipeline {
                 )
             })
             .context("starting the inference thread")?;
-        let encoder = PredictionEncoder::new(&settings.model.name, &identity.version);
-        let model_name = settings.model.name.clone();
+        let encoder = PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256);
         let sink_producer = Arc::clone(&producer);
         let sink_tracker = Arc::clone(&tracker);
         let sink_metrics = Arc::clone(&metrics);
@@ -218,7 +217,7 @@ impl Pipeline {
                     &sink_producer,
                     &sink_tracker,
                     &sink_metrics,
-                    (encoder, &model_name),
+                    encoder,
                     &output_topic,
                     scored_rx,
                 )

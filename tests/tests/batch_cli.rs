@@ -80,7 +80,11 @@ fn jsonl_and_csv_give_python_onnxruntimes_predictions_and_list_rejects() {
     assert_eq!(summary["predictions"], fixture.len());
     assert_eq!(summary["rejected"], 2);
     assert_eq!(summary["model"]["sha256"].as_str().map(str::len), Some(64));
-    check_against_python(&lines(&output));
+    let predictions = lines(&output);
+    check_against_python(&predictions);
+    assert!(predictions
+        .iter()
+        .all(|p| p["model_sha256"] == summary["model"]["sha256"]));
     let rejects = lines(&dir.path().join("scored.jsonl.rejected.jsonl"));
     let got: Vec<(i64, &str)> = rejects
         .iter()

@@ -234,17 +234,27 @@ async fn hot_reload_refuses_bad_models_and_swaps_good_ones_under_load() {
         Duration::from_secs(60),
     );
     let mut by_partition: std::collections::BTreeMap<i32, Vec<(i64, String)>> = Default::default();
+    let mut hashes: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
     for p in &predictions {
         let (partition, offset) = p.source();
-        let version = p.json()["model_version"]
-            .as_str()
-            .expect("version")
-            .to_string();
+        let json = p.json();
+        let version = json["model_version"].as_str().expect("version").to_string();
+        let sha = json["model_sha256"].as_str().expect("sha256").to_string();
+        hashes.entry(version.clone()).or_default().insert(sha);
         by_partition
             .entry(partition)
             .or_default()
             .push((offset, version));
     }
+    // Each version's predictions carry its file's hash: v2's is the one the reload reported.
+    assert_eq!(hashes["1.0.0"].len(), 1);
+    assert_eq!(hashes["2.0.0"].len(), 1);
+    assert_eq!(
+        hashes["2.0.0"].first().map(String::as_str),
+        identity["sha256"].as_str()
+    );
+    assert_ne!(hashes["1.0.0"], hashes["2.0.0"]);
     let (mut v1_count, mut v2_count) = (0, 0);
     for (partition, mut rows) in by_partition {
         rows.sort();

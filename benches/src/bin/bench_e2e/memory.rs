@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use driftline::gen::{EventGenerator, GenOptions};
-use driftline_benches::{demo_model, sensor_schema, sensors};
+use driftline_benches::{demo_model, sensor_schema, sensors, DEMO_MODEL_SHA256};
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::encode::PredictionEncoder;
@@ -35,7 +35,7 @@ pub fn run(events: u64) -> anyhow::Result<serde_json::Value> {
     let (tx, rx) = sync_channel(4);
     let started = Instant::now();
     let scorer = std::thread::spawn(move || {
-        let mut encoder = PredictionEncoder::new("anomaly_classifier", "1.0.0");
+        let mut encoder = PredictionEncoder::new("anomaly_classifier", "1.0.0", DEMO_MODEL_SHA256);
         let mut out = Vec::with_capacity(512);
         let mut written = 0usize;
         for batch in rx {
