@@ -27,6 +27,22 @@ pub struct SourcePosition<'a> {
     pub kafka_timestamp_ms: i64,
 }
 
+impl<'a> SourcePosition<'a> {
+    /// A row read from a file or made up (batch mode, the quality gate, profiling, smoke tests):
+    /// `record` stands where a Kafka offset would, with no key and no trace context.
+    pub fn offline(topic: &'a Arc<str>, record: i64, timestamp_ms: i64) -> Self {
+        SourcePosition {
+            topic,
+            partition: 0,
+            offset: record,
+            key: None,
+            traceparent: None,
+            tracestate: None,
+            kafka_timestamp_ms: timestamp_ms,
+        }
+    }
+}
+
 /// Per-row source positions, column by column.
 #[derive(Debug, Clone)]
 pub struct SourcePositions {

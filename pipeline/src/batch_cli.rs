@@ -156,15 +156,7 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
         match decoder.decode(event, Some(started_ms)) {
             Ok(row) => builder.push(
                 row,
-                SourcePosition {
-                    topic: &topic,
-                    partition: 0,
-                    offset: *record as i64,
-                    key: None,
-                    traceparent: None,
-                    tracestate: None,
-                    kafka_timestamp_ms: started_ms,
-                },
+                SourcePosition::offline(&topic, *record as i64, started_ms),
             ),
             Err(e) => {
                 rejected += 1;

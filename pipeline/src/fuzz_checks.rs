@@ -42,18 +42,7 @@ pub fn decode(payload: &[u8]) {
     assert!(!row.id.is_empty(), "an accepted event has an id");
     let mut builder = BatchBuilder::new(&schema, 1);
     let topic: Arc<str> = Arc::from("fuzz");
-    builder.push(
-        row,
-        SourcePosition {
-            topic: &topic,
-            partition: 0,
-            offset: 0,
-            key: None,
-            traceparent: None,
-            tracestate: None,
-            kafka_timestamp_ms: 0,
-        },
-    );
+    builder.push(row, SourcePosition::offline(&topic, 0, 0));
     let batch = builder.finish().expect("an accepted event makes a batch");
     assert_eq!(batch.num_rows(), 1);
 }

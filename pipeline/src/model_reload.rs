@@ -117,18 +117,7 @@ fn smoke_test(model: &mut InferenceModel, schema: &EventSchema) -> anyhow::Resul
     let row = decoder.decode(&payload, Some(0))?;
     let mut builder = BatchBuilder::new(schema, 1);
     let topic: Arc<str> = Arc::from("driftline-smoke-test");
-    builder.push(
-        row,
-        SourcePosition {
-            topic: &topic,
-            partition: 0,
-            offset: 0,
-            key: None,
-            traceparent: None,
-            tracestate: None,
-            kafka_timestamp_ms: 0,
-        },
-    );
+    builder.push(row, SourcePosition::offline(&topic, 0, 0));
     let batch = builder.finish()?;
     let outputs = model.run(&batch.batch)?;
     for (name, column) in &outputs {

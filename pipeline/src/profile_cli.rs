@@ -42,18 +42,7 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
         };
     for (line, event) in events.enumerate() {
         match decoder.decode(&event, Some(0)) {
-            Ok(row) => batch.push(
-                row,
-                SourcePosition {
-                    topic: &topic,
-                    partition: 0,
-                    offset: line as i64,
-                    key: None,
-                    traceparent: None,
-                    tracestate: None,
-                    kafka_timestamp_ms: 0,
-                },
-            ),
+            Ok(row) => batch.push(row, SourcePosition::offline(&topic, line as i64, 0)),
             Err(e) => {
                 rejected += 1;
                 tracing::warn!(line = line + 1, error = %e, "profile: event skipped");

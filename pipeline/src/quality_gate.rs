@@ -152,18 +152,7 @@ fn score(
         };
         match decoder.decode(event, Some(0)) {
             Ok(row) => {
-                builder.push(
-                    row,
-                    SourcePosition {
-                        topic: &topic,
-                        partition: 0,
-                        offset: *record as i64,
-                        key: None,
-                        traceparent: None,
-                        tracestate: None,
-                        kafka_timestamp_ms: 0,
-                    },
-                );
+                builder.push(row, SourcePosition::offline(&topic, *record as i64, 0));
                 labels.push(label);
             }
             Err(e) => tracing::warn!(record, error = %e, "labeled file: event skipped"),
