@@ -16,65 +16,11 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use value::{ValueKind, ValueOut, ValueSeed};
 
-use crate::error::ErrorKind;
 use crate::schema::{EventSchema, FeatureType};
-
-/// Why an event was rejected; `as_str` is the machine-readable reason in DLQ headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecodeReason {
-    EmptyPayload,
-    TooLarge,
-    InvalidJson,
-    NotAnObject,
-    MissingField,
-    NullField,
-    WrongType,
-    OutOfRange,
-    DuplicateField,
-}
-
-impl DecodeReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecodeReason::EmptyPayload => "empty_payload",
-            DecodeReason::TooLarge => "too_large",
-            DecodeReason::InvalidJson => "invalid_json",
-            DecodeReason::NotAnObject => "not_an_object",
-            DecodeReason::MissingField => "missing_field",
-            DecodeReason::NullField => "null_field",
-            DecodeReason::WrongType => "wrong_type",
-            DecodeReason::OutOfRange => "out_of_range",
-            DecodeReason::DuplicateField => "duplicate_field",
-        }
-    }
-}
 
 /// The longest event id accepted, in bytes. The id is copied onto every prediction (and the key
 /// with it): a megabyte id would make a prediction that no broker accepts, so it is rejected here.
 pub const MAX_ID_BYTES: usize = 1024;
-
-/// A rejected event: the reason, the field when one is to blame, and a human-readable detail.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}{}: {detail}", reason.as_str(), field.as_deref().map(|f| format!(" (field `{f}`)")).unwrap_or_default())]
-pub struct DecodeError {
-    pub reason: DecodeReason,
-    pub field: Option<String>,
-    pub detail: String,
-}
-
-impl DecodeError {
-    fn new(reason: DecodeReason, field: Option<&str>, detail: impl Into<String>) -> Self {
-        DecodeError {
-            reason,
-            field: field.map(str::to_string),
-            detail: detail.into(),
-        }
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        ErrorKind::BadData
-    }
-}
 
 /// Whether a slot of the row was seen, and with what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +342,10 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         Ok(self.0.get(key))
     }
 }
+
+#[path = "decode_error.rs"]
+mod error;
+pub use error::{DecodeError, DecodeReason};
 
 #[path = "decode_value.rs"]
 mod value;
