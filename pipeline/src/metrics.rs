@@ -166,8 +166,6 @@ pub struct ColumnDrift {
 
 /// Counters of one pipeline run.
 pub struct PipelineMetrics {
-    /// The execution provider the model actually runs on ("cpu" or "cuda"), set once at startup.
-    pub execution_provider: std::sync::OnceLock<&'static str>,
     /// The serving model; replaced when a reload is swapped in.
     pub model: Mutex<Option<crate::model_reload::ModelIdentity>>,
     pub model_reloads: AtomicU64,
@@ -214,7 +212,6 @@ impl PipelineMetrics {
     /// Counters at zero; histograms recorded through `meter`.
     pub fn new(meter: &Meter) -> Self {
         PipelineMetrics {
-            execution_provider: Default::default(),
             model: Default::default(),
             model_reloads: Default::default(),
             model_reload_failures: Default::default(),
@@ -265,7 +262,13 @@ impl PipelineMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
-            execution_provider: self.execution_provider.get().copied().unwrap_or("none"),
+            // The provider the serving model actually runs on ("cpu" or "cuda").
+            execution_provider: self
+                .model
+                .lock()
+                .ok()
+                .and_then(|m| m.as_ref().map(|m| m.execution_provider))
+                .unwrap_or("none"),
             events_in: get(&self.events_in),
             predictions_out: get(&self.predictions_out),
             dead_letters_out: get(&self.dead_letters_out),

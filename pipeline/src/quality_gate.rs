@@ -136,9 +136,28 @@ fn score(
     let mut checked = load_checked(&settings, None)?;
     let events = read_events(&request.labeled)?;
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
-    let mut builder = BatchBuilder::new(&settings.schema, events.len().max(1));
+    let max_rows = settings.batch.max_rows;
+    let mut builder = BatchBuilder::new(&settings.schema, max_rows);
     let topic: Arc<str> = Arc::from("labeled");
     let mut labels = Vec::with_capacity(events.len());
+    // Scored in batches of batch.max_rows, as the stream does: a large holdout file must not
+    // become one tensor. The output to score is chosen from the first batch's outputs.
+    let mut output: Option<String> = request.output.clone();
+    let mut predictions = Vec::with_capacity(events.len());
+    let mut score_batch = |builder: &mut BatchBuilder| -> anyhow::Result<()> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let batch = builder.finish()?;
+        let outputs = checked.model.run(&batch.batch).context("inference")?;
+        let name = match &output {
+            Some(name) => name.clone(),
+            None => default_output(request.metric, &outputs)?,
+        };
+        predictions.extend(column_values(&outputs, &name)?);
+        output = Some(name);
+        Ok(())
+    };
     for (record, event) in &events {
         let label = serde_json::from_slice::<serde_json::Value>(event)
             .ok()
@@ -157,20 +176,18 @@ fn score(
             }
             Err(e) => tracing::warn!(record, error = %e, "labeled file: event skipped"),
         }
+        if builder.len() >= max_rows {
+            score_batch(&mut builder)?;
+        }
     }
+    score_batch(&mut builder)?;
     if labels.is_empty() {
         bail!(
             "{}: no labeled event could be scored",
             request.labeled.display()
         );
     }
-    let batch = builder.finish()?;
-    let outputs = checked.model.run(&batch.batch).context("inference")?;
-    let output = match &request.output {
-        Some(name) => name.clone(),
-        None => default_output(request.metric, &outputs)?,
-    };
-    let predictions = column_values(&outputs, &output)?;
+    let output = output.unwrap_or_default();
     let value = match request.metric {
         GateMetric::Accuracy => accuracy(&predictions, &labels),
         GateMetric::Auc => auc(&predictions, &labels)?,

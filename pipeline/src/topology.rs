@@ -67,7 +67,6 @@ impl Pipeline {
         tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, "model loaded");
         let exporter = Arc::new(MetricsExporter::new(&settings)?);
         let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
-        let _ = metrics.execution_provider.set(identity.execution_provider);
         *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity.clone());
         let reloader = Arc::new(ModelReloader::new(
             settings.clone(),
@@ -140,11 +139,6 @@ impl Pipeline {
 
     pub fn execution_provider(&self) -> &'static str {
         self.model.provider()
-    }
-
-    /// Reloads the model file now (what SIGHUP and `POST /admin/reload` do).
-    pub fn reloader(&self) -> Arc<ModelReloader> {
-        Arc::clone(&self.reloader)
     }
 
     /// Runs until `shutdown` resolves (or a fatal error), then drains, flushes and commits.

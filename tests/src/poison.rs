@@ -40,7 +40,7 @@ pub fn corpus(max_event_bytes: usize) -> Vec<PoisonCase> {
 /// A valid demo event with `extra` raw JSON members appended, and `id` as its device_id.
 fn event_with(id: &str, extra: &str) -> Vec<u8> {
     let mut text = format!(r#"{{"device_id":"{id}","ts":1700000000000"#);
-    for (i, name) in FEATURES.iter().enumerate() {
+    for (i, name) in feature_names().iter().enumerate() {
         text.push_str(&format!(r#","{name}":{}"#, 20.5 + i as f64));
     }
     text.push_str(extra);
@@ -48,24 +48,12 @@ fn event_with(id: &str, extra: &str) -> Vec<u8> {
     text.into_bytes()
 }
 
-const FEATURES: [&str; 16] = [
-    "temperature",
-    "humidity",
-    "pressure",
-    "vibration",
-    "voltage",
-    "current",
-    "power",
-    "rpm",
-    "noise_db",
-    "co2_ppm",
-    "pm25",
-    "light_lux",
-    "flow_rate",
-    "torque",
-    "bearing_temp",
-    "battery_v",
-];
+/// The demo schema's features: the simulated sensors (models/sensors.json).
+fn feature_names() -> Vec<String> {
+    let generator = driftline::gen::EventGenerator::new(driftline::gen::GenOptions::default(), 0)
+        .expect("the demo sensors");
+    generator.sensors().iter().map(|s| s.name.clone()).collect()
+}
 
 /// A valid event padded with an unknown string member to exactly `size` bytes.
 fn padded_event(size: usize) -> Vec<u8> {
