@@ -1,6 +1,8 @@
 //! One prediction per input row, as a JSON object:
 //! `{"id":…,"model":…,"model_version":…,"model_sha256":…,"event_timestamp":…,"processing_timestamp":…,"outputs":{…}}`.
-//! Output names come from the model; scalar outputs are numbers, `[N, K]` outputs arrays.
+//! Output names come from the model; scalar outputs are numbers (strings for string labels),
+//! `[N, K]` outputs arrays, ZipMap outputs (struct columns) objects keyed by class, as Python
+//! onnxruntime's list of dicts reads in JSON: `{"0":0.9,"1":0.1}`.
 //! Non-finite floats are written as `null` (JSON has no NaN). Numbers are written with
 //! itoa/ryu into one reused buffer: no per-row allocation.
 use arrow_array::cast::AsArray;
@@ -82,6 +84,19 @@ impl PredictionEncoder {
                 }
                 out.push(b']');
             }
+            DataType::Struct(fields) => {
+                let columns = column.as_struct().columns();
+                out.push(b'{');
+                for (k, (field, child)) in fields.iter().zip(columns).enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    write_json_string(out, field.name());
+                    out.push(b':');
+                    self.write_scalar(out, child.as_ref(), row);
+                }
+                out.push(b'}');
+            }
             _ => self.write_scalar(out, column, row),
         }
     }
@@ -110,6 +125,7 @@ impl PredictionEncoder {
                     .format(column.as_primitive::<Int32Type>().value(i))
                     .as_bytes(),
             ),
+            DataType::Utf8 => write_json_string(out, column.as_string::<i32>().value(i)),
             _ => out.extend_from_slice(b"null"),
         }
     }
@@ -200,5 +216,45 @@ mod tests {
                 .map(|_| 0.1)
         );
         assert!(v["outputs"]["probabilities"][1].is_null());
+    }
+
+    #[test]
+    fn encodes_zipmap_structs_as_objects_and_string_labels_as_strings() {
+        use arrow_array::StructArray;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("__id", DataType::Utf8, false),
+            Field::new("__ts", DataType::Int64, false),
+        ]));
+        let inputs = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(Int64Array::from(vec![7])),
+            ],
+        )
+        .expect("batch");
+        let probabilities = StructArray::from(vec![
+            (
+                Arc::new(Field::new("0", DataType::Float32, false)),
+                Arc::new(Float32Array::from(vec![0.25])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("setosa \"x\"", DataType::Float32, false)),
+                Arc::new(Float32Array::from(vec![0.75])) as ArrayRef,
+            ),
+        ]);
+        let outputs: Vec<(String, ArrayRef)> = vec![
+            ("label".into(), Arc::new(StringArray::from(vec!["setosa"]))),
+            ("probabilities".into(), Arc::new(probabilities)),
+        ];
+        let mut out = Vec::new();
+        PredictionEncoder::new("m", "1", "ab").encode_row(&inputs, &outputs, 0, 9, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(v["outputs"]["label"], "setosa");
+        assert_eq!(v["outputs"]["probabilities"]["0"].as_f64(), Some(0.25));
+        assert_eq!(
+            v["outputs"]["probabilities"]["setosa \"x\""].as_f64(),
+            Some(0.75)
+        );
     }
 }

@@ -103,10 +103,13 @@ struct InputPlan {
 }
 
 /// A model output the pipeline can turn into an Arrow column.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputInfo {
     pub name: String,
+    /// The tensor's element type; for a sequence of maps, the maps' value type.
     pub element: TensorElementType,
+    /// For a sequence of maps (`ZipMap`): the maps' key type (int64 or string class labels).
+    pub map_key: Option<TensorElementType>,
 }
 
 /// A loaded model, ready to score batches.
@@ -329,16 +332,12 @@ fn plan(
     }
     let mut outputs = Vec::new();
     for outlet in session.outputs() {
-        match outlet.dtype() {
-            ValueType::Tensor { ty, shape, .. }
-                if matches!(ty, TensorElementType::Float32 | TensorElementType::Float64 | TensorElementType::Int64 | TensorElementType::Int32)
-                    && shape.len() <= 2 =>
-            {
-                outputs.push(OutputInfo { name: outlet.name().to_string(), element: *ty })
-            }
-            other => problems.push(format!(
-                "model output `{}` has type {other}; supported outputs are float32/float64/int64/int32 tensors of rank 1 or 2",
-                outlet.name()
+        match output_info(outlet.name(), outlet.dtype()) {
+            Some(info) => outputs.push(info),
+            None => problems.push(format!(
+                "model output `{}` has type {}; supported outputs are float32/float64/int64/int32/string tensors of rank 1 or 2 and sequences of maps from int64 or string to float32 (ZipMap)",
+                outlet.name(),
+                outlet.dtype()
             )),
         }
     }
@@ -347,6 +346,31 @@ fn plan(
     } else {
         Err(problems)
     }
+}
+
+/// What an output becomes in Arrow, or `None` when it cannot become a column.
+fn output_info(name: &str, dtype: &ValueType) -> Option<OutputInfo> {
+    use TensorElementType::{Float32, Float64, Int32, Int64, String as Str};
+    let (element, map_key) = match dtype {
+        ValueType::Tensor { ty, shape, .. }
+            if matches!(ty, Float32 | Float64 | Int64 | Int32 | Str) && shape.len() <= 2 =>
+        {
+            (*ty, None)
+        }
+        ValueType::Sequence(inner) => match inner.as_ref() {
+            ValueType::Map {
+                key: key @ (Int64 | Str),
+                value: Float32,
+            } => (Float32, Some(*key)),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(OutputInfo {
+        name: name.to_string(),
+        element,
+        map_key,
+    })
 }
 
 #[path = "infer_tensors.rs"]

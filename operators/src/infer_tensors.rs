@@ -1,15 +1,15 @@
 //! Between Arrow and ONNX Runtime tensors: feature columns into one reused row-major buffer per
-//! model input (nulls → NaN, booleans → 0/1), and output tensors into Arrow columns.
+//! model input (nulls → NaN, booleans → 0/1), and output values into Arrow columns.
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int64Type};
 use arrow_array::{
     Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int32Array, Int64Array,
-    RecordBatch,
+    RecordBatch, StringArray, StructArray,
 };
-use arrow_schema::{DataType, Field};
-use ort::value::TensorElementType;
+use arrow_schema::{DataType, Field, Fields};
+use ort::value::{DynMapValueType, TensorElementType};
 
 use super::{run_err, InferError, InputElement, InputPlan, OutputInfo};
 
@@ -87,12 +87,15 @@ fn scatter_column<T: Copy>(
     Ok(())
 }
 
-/// Turns one output tensor into an Arrow column of `rows` entries.
+/// Turns one output value into an Arrow column of `rows` entries.
 pub(super) fn output_column(
     value: &ort::value::DynValue,
     info: &OutputInfo,
     rows: usize,
 ) -> Result<ArrayRef, InferError> {
+    if let Some(key) = info.map_key {
+        return map_sequence_column(value, info, key, rows);
+    }
     macro_rules! column {
         ($t:ty, $array:ty, $dt:expr) => {{
             let (shape, data) = value.try_extract_tensor::<$t>().map_err(run_err)?;
@@ -114,6 +117,16 @@ pub(super) fn output_column(
         TensorElementType::Float64 => column!(f64, Float64Array, DataType::Float64),
         TensorElementType::Int64 => column!(i64, Int64Array, DataType::Int64),
         TensorElementType::Int32 => column!(i32, Int32Array, DataType::Int32),
+        TensorElementType::String => {
+            let (shape, strings) = value.try_extract_strings().map_err(run_err)?;
+            if tensor_width(shape, rows, &info.name)? != 1 {
+                return Err(InferError::Run(format!(
+                    "output `{}` is a string matrix; only one string per row is supported",
+                    info.name
+                )));
+            }
+            Arc::new(StringArray::from(strings)) as ArrayRef
+        }
         other => {
             return Err(InferError::Run(format!(
                 "output `{}` has unsupported type {other}",
@@ -132,4 +145,69 @@ fn tensor_width(shape: &ort::value::Shape, rows: usize, name: &str) -> Result<us
             "output `{name}` has shape {dims:?} for a batch of {rows} rows"
         ))),
     }
+}
+
+/// A sequence of `{class: probability}` maps (ZipMap), one per row, as a struct column with one
+/// float32 field per class, in the order of the first row's map. Every row must name the same
+/// classes in the same order, as ZipMap does.
+fn map_sequence_column(
+    value: &ort::value::DynValue,
+    info: &OutputInfo,
+    key: TensorElementType,
+    rows: usize,
+) -> Result<ArrayRef, InferError> {
+    let maps = value
+        .try_extract_sequence::<DynMapValueType>()
+        .map_err(run_err)?;
+    if maps.len() != rows {
+        return Err(InferError::Run(format!(
+            "output `{}` has {} maps for a batch of {rows} rows",
+            info.name,
+            maps.len()
+        )));
+    }
+    let mut classes: Vec<String> = Vec::new();
+    let mut columns: Vec<Vec<f32>> = Vec::new();
+    for (row, map) in maps.iter().enumerate() {
+        let entries: Vec<(String, f32)> = match key {
+            TensorElementType::Int64 => map
+                .try_extract_key_values::<i64, f32>()
+                .map_err(run_err)?
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            _ => map
+                .try_extract_key_values::<String, f32>()
+                .map_err(run_err)?,
+        };
+        if row == 0 {
+            classes = entries.iter().map(|(k, _)| k.clone()).collect();
+            columns = vec![Vec::with_capacity(rows); classes.len()];
+        }
+        let same_classes = entries.len() == classes.len()
+            && entries.iter().zip(&classes).all(|((k, _), c)| k == c);
+        if !same_classes {
+            return Err(InferError::Run(format!(
+                "output `{}`: row {row} maps other classes than row 0",
+                info.name
+            )));
+        }
+        for ((_, v), column) in entries.into_iter().zip(&mut columns) {
+            column.push(v);
+        }
+    }
+    let fields: Fields = classes
+        .iter()
+        .map(|c| Field::new(c, DataType::Float32, false))
+        .collect();
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(Float32Array::from(c)) as ArrayRef)
+        .collect();
+    if fields.is_empty() {
+        return Ok(Arc::new(StructArray::new_empty_fields(rows, None)));
+    }
+    Ok(Arc::new(
+        StructArray::try_new(fields, arrays, None).map_err(run_err)?,
+    ))
 }

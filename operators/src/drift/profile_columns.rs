@@ -2,7 +2,9 @@
 //! profile builder and the drift monitor share, so they always agree.
 //!
 //! Guarantees: a `FixedSizeList<Float32|Float64>` of width K is the K numeric
-//! columns `name[0]`..`name[K-1]`; Float32/Float64/Int64/Int32 features and
+//! columns `name[0]`..`name[K-1]`; a struct of Float32/Float64 fields (a
+//! ZipMap output: one field per class) is the numeric columns `name[field]`
+//! (its fields' nulls are missing); Float32/Float64/Int64/Int32 features and
 //! Booleans (0/1) are numeric; Utf8 and integer model outputs (labels,
 //! written in decimal) are categorical; nulls, null lists and NaN are
 //! missing. Reading a value never allocates.
@@ -157,6 +159,25 @@ pub fn flatten_columns<'a>(
                     };
                     out.push(FlatColumn {
                         name: format!("{name}[{k}]"),
+                        role,
+                        values,
+                    });
+                }
+            }
+            DataType::Struct(fields) => {
+                for (field, child) in fields.iter().zip(array.as_struct().columns()) {
+                    let values = match child.data_type() {
+                        DataType::Float32 => FlatValues::Float32(child.as_primitive()),
+                        DataType::Float64 => FlatValues::Float64(child.as_primitive()),
+                        other => {
+                            return Err(bad_column(
+                                name,
+                                &format!("unsupported struct field of {other}"),
+                            ))
+                        }
+                    };
+                    out.push(FlatColumn {
+                        name: format!("{name}[{}]", field.name()),
                         role,
                         values,
                     });
