@@ -78,6 +78,8 @@ impl DriftFiles {
 struct Scorer {
     model: InferenceModel,
     encoder: PredictionEncoder,
+    /// The one model batch mode scores with (canaries and shadows are for streams).
+    identities: Arc<[Arc<ModelIdentity>]>,
     predictions: BufWriter<File>,
     drift: Option<DriftFiles>,
     n_predictions: u64,
@@ -109,6 +111,9 @@ impl Scorer {
                 partitions: vec![0; scored.num_rows()],
                 batch: scored.batch,
                 outputs,
+                variant_of_row: None,
+                variants: Arc::clone(&self.identities),
+                shadow: None,
             };
             let outcome = drift.tracker.observe(&input, processing_ms)?;
             drift.write(outcome)?;
@@ -139,6 +144,7 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
     let mut scorer = Scorer {
         model: checked.model,
         encoder: PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256),
+        identities: Arc::new([Arc::new(identity.clone())]),
         predictions: create(output)?,
         drift,
         n_predictions: 0,

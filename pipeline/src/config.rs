@@ -26,6 +26,14 @@ pub struct Settings {
     pub health: HealthSettings,
     pub telemetry: TelemetrySettings,
     pub log: LogSettings,
+    /// The `--config` file these settings came from, read again by a model reload so that a
+    /// changed `[model]` section (a canary promoted, a shadow added) takes effect.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+    /// The `DRIFTLINE__…` environment overrides applied at load, applied again on reload (so a
+    /// reload changes what the file changed, not what the environment set at startup).
+    #[serde(skip)]
+    pub source_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +46,7 @@ pub struct KafkaSettings {
     pub dlq_topic: String,
     pub drift_topic: String,
     pub alerts_topic: String,
+    pub shadow_topic: String,
     pub auto_offset_reset: String,
     /// librdkafka properties for both clients.
     pub common: BTreeMap<String, String>,
@@ -126,6 +135,32 @@ pub struct ModelSettings {
     pub version: String,
     pub inputs: Vec<InputBindingSettings>,
     pub watch_interval_ms: u64,
+    /// This model's share of the traffic when `variants` are configured.
+    pub weight: u32,
+    /// Canary variants: other models taking a share of the traffic by key hash.
+    pub variants: Vec<VariantSettings>,
+    /// A model scoring every event beside the serving one, into `kafka.shadow_topic`.
+    pub shadow: ShadowSettings,
+}
+
+/// One canary variant: a model file, its name on predictions and metrics, and its weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSettings {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub version: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSettings {
+    /// Empty: no shadow model.
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,12 +247,21 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
+        let source_file = file.map(Path::to_path_buf);
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let source_env = env.clone();
         let file = file.map(|path| {
             config::File::from(path)
                 .format(config::FileFormat::Toml)
                 .required(true)
         });
-        Self::load_from(file, env)
+        let mut settings = Self::load_from(file, env)?;
+        settings.source_file = source_file;
+        settings.source_env = source_env;
+        Ok(settings)
     }
 
     /// Defaults, then `text` as a config file; no environment (the config fuzz target uses it).

@@ -8,6 +8,50 @@ const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
 const DEAD_LETTER_HEADROOM: usize = 64 * 1024;
 
 impl Settings {
+    /// Canary and shadow: names that can label metrics and drift columns, weights that split.
+    fn variant_problems(&self) -> Vec<String> {
+        let m = &self.model;
+        let mut p = Vec::new();
+        let mut names = vec![m.name.as_str()];
+        for v in &m.variants {
+            if v.weight == 0 {
+                p.push(format!("model.variants `{}` has weight 0", v.name));
+            }
+            if v.path.as_os_str().is_empty() {
+                p.push(format!("model.variants `{}` has no path", v.name));
+            }
+            names.push(&v.name);
+        }
+        if !m.variants.is_empty() && m.weight == 0 {
+            p.push("model.weight is 0: with variants the serving model needs a share (remove it from traffic by promoting a variant instead)".into());
+        }
+        if !m.shadow.path.as_os_str().is_empty() {
+            names.push(&m.shadow.name);
+            if self.kafka.shadow_topic.is_empty() {
+                p.push("kafka.shadow_topic is empty but model.shadow.path is set".into());
+            } else if [&self.kafka.output_topic, &self.kafka.dlq_topic]
+                .contains(&&self.kafka.shadow_topic)
+                || self.kafka.input_topics.contains(&self.kafka.shadow_topic)
+            {
+                p.push(format!(
+                    "kafka.shadow_topic `{}` is also an input, output or dead-letter topic",
+                    self.kafka.shadow_topic
+                ));
+            }
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() && i == 0 {
+                continue; // reported below as model.name is empty
+            }
+            if name.is_empty() || name.contains(['@', '[', ']']) {
+                p.push(format!("model name `{name}` must be non-empty, without `@`, `[` or `]` (it names drift columns)"));
+            } else if names[..i].contains(name) {
+                p.push(format!("model name `{name}` is used twice: model.name, variant and shadow names must differ"));
+            }
+        }
+        p
+    }
+
     /// Cross-field rules; each broken one is a line.
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.schema.problems();
@@ -90,6 +134,7 @@ impl Settings {
                 }
             }
         }
+        p.extend(self.variant_problems());
         if self.model.name.is_empty() {
             p.push("model.name is empty".into());
         }

@@ -23,13 +23,29 @@ use rdkafka::producer::BaseRecord;
 
 use crate::config::{Settings, TimeSource, WindowKind};
 use crate::metrics::{ColumnDrift, PipelineMetrics};
+use crate::model_reload::ModelIdentity;
+use crate::shadow_agreement::Agreement;
 use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
+use crate::variant_drift::{self, AgreementWindow, ShadowAgreementReport};
 
 /// One scored batch, as the drift stage sees it.
 pub struct DriftInput {
     pub batch: RecordBatch,
     pub outputs: Vec<(String, ArrayRef)>,
     pub partitions: Vec<i32>,
+    /// Per row, the index in `variants` of the model that scored it; `None`: `variants[0]`.
+    pub variant_of_row: Option<Arc<[u8]>>,
+    /// The serving model and its canary variants.
+    pub variants: Arc<[Arc<ModelIdentity>]>,
+    /// The shadow's scores of the same rows.
+    pub shadow: Option<ShadowDrift>,
+}
+
+/// A shadow's name, outputs and agreement with the serving outputs, for the drift stage.
+pub struct ShadowDrift {
+    pub name: String,
+    pub outputs: Vec<(String, ArrayRef)>,
+    pub agreement: Agreement,
 }
 
 /// Every column drift watches: the features (after the id and timestamp), then the outputs.
@@ -66,12 +82,17 @@ enum Phase {
 pub struct DriftTracker {
     settings: Settings,
     phase: Phase,
+    /// Canary variants and the shadow whose outputs are watched as `OUTPUT@NAME`.
+    variant_names: Vec<String>,
+    agreement: AgreementWindow,
+    agreement_report: Option<ShadowAgreementReport>,
 }
 
 impl DriftTracker {
     /// Loads the profile (or prepares to learn one) so a bad profile fails at startup.
     pub fn new(settings: &Settings) -> anyhow::Result<DriftTracker> {
         let d = &settings.drift;
+        let variant_names = variant_drift::variant_names(settings);
         let phase = if d.profile.is_empty() {
             tracing::info!(
                 warmup_events = d.warmup_events,
@@ -81,6 +102,7 @@ impl DriftTracker {
         } else {
             let profile = load_profile(Path::new(&d.profile))?;
             tracing::info!(profile = %d.profile, reference = %profile.id, "drift: reference profile loaded");
+            let profile = variant_drift::with_variant_columns(&profile, &variant_names);
             Phase::Monitoring(Box::new(
                 DriftMonitor::new(&profile, monitor_settings(settings)).context("drift monitor")?,
             ))
@@ -88,14 +110,26 @@ impl DriftTracker {
         Ok(DriftTracker {
             settings: settings.clone(),
             phase,
+            variant_names,
+            agreement: AgreementWindow::default(),
+            agreement_report: None,
         })
+    }
+
+    /// The shadow's agreement over the window that the last [`DriftTracker::observe`] closed.
+    pub fn take_agreement_report(&mut self) -> Option<ShadowAgreementReport> {
+        self.agreement_report.take()
     }
 
     /// Takes one scored batch; reports and alerts when a window closed.
     pub fn observe(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
-        let columns = drift_columns(&input.batch, &input.outputs);
+        let outputs = variant_drift::watched_outputs(input)?;
+        let mut columns = drift_columns(&input.batch, &outputs);
+        self.agreement.observe(input);
         match &mut self.phase {
             Phase::Warming(builder) => {
+                // The reference is the serving model's: variants' columns join it when it is done.
+                columns.retain(|(name, _, _)| !name.contains('@'));
                 builder.add(&columns)?;
                 if builder.events() >= self.settings.drift.warmup_events {
                     let Phase::Warming(builder) = std::mem::replace(
@@ -106,6 +140,8 @@ impl DriftTracker {
                     };
                     let profile = builder.finish()?;
                     tracing::info!(reference = %profile.id, events = profile.n_events, "drift: reference profile learned; monitoring");
+                    let profile =
+                        variant_drift::with_variant_columns(&profile, &self.variant_names);
                     self.phase = Phase::Monitoring(Box::new(DriftMonitor::new(
                         &profile,
                         monitor_settings(&self.settings),
@@ -119,7 +155,11 @@ impl DriftTracker {
                     TimeSource::Event => input.batch.column(1).as_primitive::<Int64Type>().values(),
                     TimeSource::Processing => &[],
                 };
-                Ok(monitor.observe(&columns, times, &input.partitions, now_ms)?)
+                let outcome = monitor.observe(&columns, times, &input.partitions, now_ms)?;
+                if let Some(report) = self.agreement.close(&outcome) {
+                    self.agreement_report = Some(report);
+                }
+                Ok(outcome)
             }
         }
     }
@@ -168,6 +208,11 @@ impl DriftStage {
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             };
             self.publish(outcome)?;
+            if let Some(report) = self.tracker.take_agreement_report() {
+                let topic = &self.settings.kafka.drift_topic;
+                self.send(topic, report.kind, &serde_json::to_vec(&report)?)?;
+                PipelineMetrics::add(&self.metrics.drift_reports, 1);
+            }
         }
     }
 

@@ -1,23 +1,23 @@
-//! The inference stage: runs the model over each batch on its own thread (inference is
+//! The inference stage: runs the models over each batch on its own thread (inference is
 //! CPU-bound and synchronous), and hands the scored batch to the sink and, shared, to the drift
 //! side stream.
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use driftline_operators::infer::InferenceModel;
 use tokio::sync::mpsc;
 
-use crate::drift_stage::DriftInput;
+use crate::drift_stage::{DriftInput, ShadowDrift};
 use crate::metrics::{PipelineMetrics, Stage};
-use crate::model_reload::{ModelIdentity, ModelReloader};
-use crate::sink::ScoredBatch;
+use crate::model_reload::ModelReloader;
+use crate::model_set::ServingModels;
+use crate::shadow_agreement;
+use crate::sink::{ScoredBatch, ShadowScores};
 use crate::source_stage::QueuedBatch;
 
-/// Scores batches with `model` until the channel closes; a model reloaded meanwhile is swapped
-/// in between two batches, and each scored batch carries the version that scored it.
+/// Scores batches with `models` until the channel closes; models reloaded meanwhile are swapped
+/// in between two batches, and each scored batch carries the models that scored it.
 pub fn infer_stage(
-    mut model: InferenceModel,
-    mut serving: Arc<ModelIdentity>,
+    mut models: ServingModels,
     reloader: &ModelReloader,
     metrics: &PipelineMetrics,
     mut rx: mpsc::Receiver<QueuedBatch>,
@@ -32,25 +32,53 @@ pub fn infer_stage(
     {
         metrics.record_stage(Stage::QueueWait, closed_at.elapsed());
         if let Some(reloaded) = reloader.take() {
-            tracing::info!(from = %serving.version, to = %reloaded.identity.version, sha256 = %reloaded.identity.sha256, "model swapped in");
-            model = reloaded.model;
-            *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(reloaded.identity.clone());
-            serving = Arc::new(reloaded.identity);
+            tracing::info!(from = %models.describe(), to = %reloaded.describe(), "models swapped in");
+            models = reloaded;
+            metrics.set_models(&models);
         }
-        let outputs = {
+        let scores = {
             let _inference = tracing::info_span!(parent: &span, "inference").entered();
             let started = std::time::Instant::now();
-            let outputs = model.run(&input.batch).context("inference")?;
+            let scores = models.score(&input).context("inference")?;
             metrics.record_stage(Stage::Inference, started.elapsed());
-            outputs
+            scores
+        };
+        metrics.count_variants(
+            models.identities(),
+            scores.variant_of_row.as_deref(),
+            input.num_rows(),
+        );
+        // The shadow scores after the serving models, off their latency (not off the thread).
+        let shadow = match models.score_shadow(&input)? {
+            Some(outputs) => {
+                let agreement = shadow_agreement::compare(&scores.outputs, &outputs);
+                metrics
+                    .shadow
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(&agreement);
+                let model = Arc::clone(models.shadow_identity().expect("a shadow scored"));
+                Some(ShadowScores {
+                    model,
+                    outputs,
+                    agreement,
+                })
+            }
+            None => None,
         };
         if let Some(drift) = &drift_tx {
             // Arrow arrays are reference-counted: sharing the batch copies no data.
             let shared = DriftInput {
                 batch: input.batch.clone(),
-                outputs: outputs.clone(),
+                outputs: scores.outputs.clone(),
                 partitions: input.sources.partitions.clone(),
+                variant_of_row: scores.variant_of_row.clone(),
+                variants: Arc::clone(models.identities()),
+                shadow: shadow.as_ref().map(|s| ShadowDrift {
+                    name: s.model.name.clone(),
+                    outputs: s.outputs.clone(),
+                    agreement: s.agreement,
+                }),
             };
             if drift.send(shared).is_err() {
                 bail!("the drift stage stopped");
@@ -59,8 +87,10 @@ pub fn infer_stage(
         if tx
             .blocking_send(ScoredBatch {
                 input,
-                outputs,
-                model: Arc::clone(&serving),
+                outputs: scores.outputs,
+                models: Arc::clone(models.identities()),
+                variant_of_row: scores.variant_of_row,
+                shadow,
                 span,
             })
             .is_err()

@@ -6,6 +6,7 @@
 //! Operations: [`health`] and [`health_server`] (probes, `/metrics`), [`otel_metrics`] and
 //! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
 pub mod batch_cli;
+pub mod canary;
 pub mod cli;
 pub mod config;
 mod config_rules;
@@ -21,12 +22,14 @@ pub mod infer_stage;
 pub mod kafka_stats;
 pub mod metrics;
 pub mod model_reload;
+pub mod model_set;
 pub mod offsets;
 pub mod otel_metrics;
 pub mod process_stats;
 pub mod profile_cli;
 pub mod progress;
 pub mod quality_gate;
+pub mod shadow_agreement;
 pub mod sink;
 pub mod source;
 pub mod source_stage;
@@ -34,6 +37,7 @@ pub mod telemetry;
 pub mod topology;
 pub mod trace_context;
 pub mod validate;
+pub mod variant_drift;
 
 pub use config::Settings;
 pub use topology::Pipeline;

@@ -168,6 +168,14 @@ pub struct ColumnDrift {
 pub struct PipelineMetrics {
     /// The serving model; replaced when a reload is swapped in.
     pub model: Mutex<Option<crate::model_reload::ModelIdentity>>,
+    /// Every loaded model (serving, canary variants, shadow) with its role and weight.
+    pub models: Mutex<Vec<crate::model_set::ServingEntry>>,
+    /// Events scored, by the name of the variant that scored them.
+    pub variant_predictions: Mutex<BTreeMap<String, u64>>,
+    /// The shadow against the serving model, since the start.
+    pub shadow: Mutex<crate::shadow_agreement::Agreement>,
+    /// Shadow predictions acknowledged by the broker.
+    pub shadow_out: AtomicU64,
     pub model_reloads: AtomicU64,
     pub model_reload_failures: AtomicU64,
     pub events_in: AtomicU64,
@@ -213,6 +221,10 @@ impl PipelineMetrics {
     pub fn new(meter: &Meter) -> Self {
         PipelineMetrics {
             model: Default::default(),
+            models: Default::default(),
+            variant_predictions: Default::default(),
+            shadow: Default::default(),
+            shadow_out: Default::default(),
             model_reloads: Default::default(),
             model_reload_failures: Default::default(),
             events_in: Default::default(),
@@ -228,6 +240,36 @@ impl PipelineMetrics {
             drift_columns: Default::default(),
             end_to_end: Default::default(),
             histograms: Histograms::new(meter),
+        }
+    }
+
+    /// Records which models serve now (at start and after each reload).
+    pub fn set_models(&self, models: &crate::model_set::ServingModels) {
+        *self.model.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(models.serving_identity().as_ref().clone());
+        *self.models.lock().unwrap_or_else(|e| e.into_inner()) = models.entries();
+    }
+
+    /// Counts one batch's events by the variant that scored them.
+    pub fn count_variants(
+        &self,
+        identities: &[std::sync::Arc<crate::model_reload::ModelIdentity>],
+        variant_of_row: Option<&[u8]>,
+        rows: usize,
+    ) {
+        let mut counts = vec![0u64; identities.len()];
+        match variant_of_row {
+            Some(variants) => variants.iter().for_each(|&v| counts[v as usize] += 1),
+            None => counts[0] = rows as u64,
+        }
+        let mut by_name = self
+            .variant_predictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (identity, n) in identities.iter().zip(counts) {
+            if n > 0 {
+                *by_name.entry(identity.name.clone()).or_default() += n;
+            }
         }
     }
 

@@ -237,19 +237,84 @@ impl MetricsExporter {
         meter
             .u64_observable_gauge("driftline.model.info")
             .with_description(
-                "1, with the serving model's name, version, sha256 and execution provider",
+                "1 per loaded model, with its name, version, sha256, execution provider, role (serving, canary, shadow) and traffic weight",
             )
             .with_callback(move |o| {
-                if let Some(id) = m.model.lock().ok().and_then(|m| m.clone()) {
+                let models = m.models.lock().map(|m| m.clone()).unwrap_or_default();
+                for e in models {
+                    let id = &e.identity;
                     o.observe(
                         1,
                         &[
-                            KeyValue::new("model.name", id.name),
-                            KeyValue::new("model.version", id.version),
-                            KeyValue::new("model.sha256", id.sha256),
+                            KeyValue::new("model.name", id.name.clone()),
+                            KeyValue::new("model.version", id.version.clone()),
+                            KeyValue::new("model.sha256", id.sha256.clone()),
                             KeyValue::new("driftline.execution_provider", id.execution_provider),
+                            KeyValue::new("driftline.role", e.role.as_str()),
+                            KeyValue::new("driftline.weight", i64::from(e.weight)),
                         ],
                     );
+                }
+            })
+            .build();
+
+        let m = Arc::clone(metrics);
+        meter
+            .u64_observable_counter("driftline.model.predictions")
+            .with_unit("{event}")
+            .with_description(
+                "Events scored, by the model variant that scored them (canary routing)",
+            )
+            .with_callback(move |o| {
+                if let Ok(counts) = m.variant_predictions.lock() {
+                    for (variant, n) in counts.iter() {
+                        o.observe(*n, &[KeyValue::new("driftline.variant", variant.clone())]);
+                    }
+                }
+            })
+            .build();
+
+        let m = Arc::clone(metrics);
+        meter
+            .u64_observable_counter("driftline.shadow.comparisons")
+            .with_unit("{comparison}")
+            .with_description("Shadow against serving model: labels compared (agree or disagree), scores compared, events scored")
+            .with_callback(move |o| {
+                let a = *m.shadow.lock().unwrap_or_else(|e| e.into_inner());
+                if a.events == 0 {
+                    return;
+                }
+                let observe = |n: u64, what: &'static str| o.observe(n, &[KeyValue::new("driftline.comparison", what)]);
+                observe(a.labels_agreed, "label_agree");
+                observe(a.labels_compared - a.labels_agreed, "label_disagree");
+                observe(a.scores_compared, "score");
+                observe(a.events, "event");
+            })
+            .build();
+
+        let m = Arc::clone(metrics);
+        meter
+            .f64_observable_counter("driftline.shadow.score_abs_diff")
+            .with_description("Sum of |shadow score - serving score| over the compared scores (divide by driftline.shadow.comparisons{score} for the mean)")
+            .with_callback(move |o| {
+                let a = *m.shadow.lock().unwrap_or_else(|e| e.into_inner());
+                if a.events > 0 {
+                    o.observe(a.score_abs_diff_sum, &[]);
+                }
+            })
+            .build();
+
+        let m = Arc::clone(metrics);
+        meter
+            .f64_observable_gauge("driftline.shadow.agreement")
+            .with_description("Since the start: share of labels the shadow agrees on (label), mean absolute score difference (score_mean_abs_diff)")
+            .with_callback(move |o| {
+                let a = *m.shadow.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(v) = a.label_agreement() {
+                    o.observe(v, &[KeyValue::new("driftline.statistic", "label")]);
+                }
+                if let Some(v) = a.score_mean_abs_diff() {
+                    o.observe(v, &[KeyValue::new("driftline.statistic", "score_mean_abs_diff")]);
                 }
             })
             .build();

@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::health::HealthState;
 use crate::kafka_stats::ClientStatistics;
 use crate::metrics::{PipelineMetrics, Stage};
+use crate::model_reload::ModelIdentity;
 use crate::offsets::OffsetTracker;
 use crate::trace_context::{TRACEPARENT, TRACESTATE};
 
@@ -56,6 +57,8 @@ pub enum DeliveryKind {
     },
     /// Drift reports and alerts: derived from windows, not from one input offset.
     Side,
+    /// A shadow model's prediction: an experiment, which never holds an input offset back.
+    Shadow,
 }
 
 pub struct SinkContext {
@@ -86,6 +89,9 @@ impl ProducerContext for SinkContext {
     fn delivery(&self, result: &DeliveryResult<'_>, d: Box<Delivery>) {
         match result {
             Ok(_) if d.kind == DeliveryKind::Side => {}
+            Ok(_) if d.kind == DeliveryKind::Shadow => {
+                PipelineMetrics::add(&self.metrics.shadow_out, 1)
+            }
             Ok(_) => {
                 match d.kind {
                     DeliveryKind::DeadLetter { reason } => self.metrics.count_dead_letter(reason),
@@ -97,10 +103,11 @@ impl ProducerContext for SinkContext {
                     .record_stage(Stage::ProduceAck, d.enqueued.elapsed());
                 self.tracker.acknowledge(&d.topic, d.partition, d.offset);
             }
-            Err((e, _)) if d.kind == DeliveryKind::Side => {
-                // A lost report or alert holds no input back; the next window reports again.
+            Err((e, _)) if matches!(d.kind, DeliveryKind::Side | DeliveryKind::Shadow) => {
+                // A lost report, alert or shadow prediction holds no input back (the next window
+                // reports again; a shadow is an experiment).
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
-                tracing::warn!(error = %e, topic = %d.topic, "drift report or alert not delivered");
+                tracing::warn!(error = %e, topic = %d.topic, "drift report, alert or shadow prediction not delivered");
             }
             Err((e, _)) => {
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
@@ -141,6 +148,9 @@ pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyh
     let mut topics = vec![&k.output_topic, &k.dlq_topic];
     if settings.drift.enabled {
         topics.extend([&k.drift_topic, &k.alerts_topic]);
+    }
+    if !settings.model.shadow.path.as_os_str().is_empty() {
+        topics.push(&k.shadow_topic);
     }
     for topic in topics {
         let metadata = producer
@@ -272,10 +282,25 @@ pub fn now_ms() -> i64 {
 pub struct ScoredBatch {
     pub input: SourceBatch,
     pub outputs: Vec<(String, ArrayRef)>,
-    /// The model that scored it (it changes when a reload is swapped in).
-    pub model: Arc<crate::model_reload::ModelIdentity>,
+    /// The models that scored it, serving model first (they change when a reload is swapped in).
+    pub models: Arc<[Arc<ModelIdentity>]>,
+    /// Per row, its model's index in `models`; `None`: all rows by `models[0]`.
+    pub variant_of_row: Option<Arc<[u8]>>,
+    /// The shadow model's predictions of the same rows, for the shadow topic.
+    pub shadow: Option<ShadowScores>,
     /// The batch's span, ended when the sink has handed every prediction to the producer.
     pub span: tracing::Span,
+}
+
+/// A shadow model's outputs for a batch, and how far they agree with the serving ones.
+pub struct ShadowScores {
+    pub model: Arc<ModelIdentity>,
+    pub outputs: Vec<(String, ArrayRef)>,
+    pub agreement: crate::shadow_agreement::Agreement,
+}
+
+fn encoder_for(model: &ModelIdentity) -> PredictionEncoder {
+    PredictionEncoder::new(&model.name, &model.version, &model.sha256)
 }
 
 /// The source position headers of a prediction, and its event's trace context if it had one.
@@ -295,71 +320,127 @@ fn prediction_headers(sources: &SourcePositions, row: usize, d: &Delivery) -> Ow
     headers
 }
 
-/// Encodes one prediction per row and hands it to the producer, on its own thread.
+/// Encodes one prediction per row and hands it to the producer, on its own thread; shadow
+/// predictions go to `shadow_topic`.
 pub fn sink_stage(
     producer: &SinkProducer,
     tracker: &OffsetTracker,
     metrics: &PipelineMetrics,
-    mut encoder: PredictionEncoder,
     output_topic: &str,
+    shadow_topic: &str,
     mut rx: mpsc::Receiver<ScoredBatch>,
 ) -> anyhow::Result<()> {
     let mut payload = Vec::with_capacity(512);
-    let mut encoder_model: Option<Arc<crate::model_reload::ModelIdentity>> = None;
+    // One encoder per model, rebuilt when a reload changes the models: predictions name the
+    // model that made them.
+    let mut encoders_for: Option<Arc<[Arc<ModelIdentity>]>> = None;
+    let mut encoders: Vec<PredictionEncoder> = Vec::new();
+    let mut shadow_encoder: Option<(Arc<ModelIdentity>, PredictionEncoder)> = None;
     while let Some(scored) = rx.blocking_recv() {
-        // After a reload, predictions name the model that made them.
-        if encoder_model
+        if !encoders_for
             .as_ref()
-            .is_some_and(|m| !Arc::ptr_eq(m, &scored.model))
+            .is_some_and(|m| Arc::ptr_eq(m, &scored.models))
         {
-            let m = &scored.model;
-            encoder = PredictionEncoder::new(&m.name, &m.version, &m.sha256);
+            encoders = scored.models.iter().map(|m| encoder_for(m)).collect();
+            encoders_for = Some(Arc::clone(&scored.models));
         }
-        encoder_model = Some(Arc::clone(&scored.model));
         let _span = tracing::info_span!(parent: &scored.span, "encode_produce").entered();
         let started = Instant::now();
         let processing_ms = now_ms();
         let sources = &scored.input.sources;
         for row in 0..scored.input.num_rows() {
-            encoder.encode_row(
+            let variant = scored
+                .variant_of_row
+                .as_ref()
+                .map_or(0, |v| v[row] as usize);
+            encoders[variant].encode_row(
                 &scored.input.batch,
                 &scored.outputs,
                 row,
                 processing_ms,
                 &mut payload,
             );
-            let delivery = Delivery {
-                topic: Arc::clone(&sources.topics[row]),
-                partition: sources.partitions[row],
-                offset: sources.offsets[row],
-                kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
-                kind: DeliveryKind::Prediction,
-                enqueued: Instant::now(),
-            };
-            let headers = prediction_headers(sources, row, &delivery);
-            let mut record = BaseRecord::with_opaque_to(output_topic, Box::new(delivery))
-                .payload(&payload[..])
-                .headers(headers);
-            if sources.keys.is_valid(row) {
-                record = record.key(sources.keys.value(row));
+            produce(
+                producer,
+                tracker,
+                output_topic,
+                sources,
+                row,
+                DeliveryKind::Prediction,
+                &payload,
+            )?;
+        }
+        if let Some(shadow) = &scored.shadow {
+            if !shadow_encoder
+                .as_ref()
+                .is_some_and(|(m, _)| Arc::ptr_eq(m, &shadow.model))
+            {
+                shadow_encoder = Some((Arc::clone(&shadow.model), encoder_for(&shadow.model)));
             }
-            loop {
-                match try_send(producer, record) {
-                    Ok(()) => break,
-                    Err(SendRefusal::QueueFull(r)) => {
-                        if tracker.has_failed() {
-                            bail!("deliveries are failing; stopping");
-                        }
-                        record = r;
-                        std::thread::sleep(QUEUE_FULL_BACKOFF);
-                    }
-                    Err(SendRefusal::Fatal(e)) => bail!("cannot produce to {output_topic}: {e}"),
+            if let Some((_, encoder)) = &mut shadow_encoder {
+                for row in 0..scored.input.num_rows() {
+                    encoder.encode_row(
+                        &scored.input.batch,
+                        &shadow.outputs,
+                        row,
+                        processing_ms,
+                        &mut payload,
+                    );
+                    produce(
+                        producer,
+                        tracker,
+                        shadow_topic,
+                        sources,
+                        row,
+                        DeliveryKind::Shadow,
+                        &payload,
+                    )?;
                 }
             }
         }
         metrics.record_stage(Stage::Encode, started.elapsed());
     }
     Ok(())
+}
+
+/// Hands one output of row `row` to the producer, waiting while its queue is full.
+fn produce(
+    producer: &SinkProducer,
+    tracker: &OffsetTracker,
+    topic: &str,
+    sources: &SourcePositions,
+    row: usize,
+    kind: DeliveryKind,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let delivery = Delivery {
+        topic: Arc::clone(&sources.topics[row]),
+        partition: sources.partitions[row],
+        offset: sources.offsets[row],
+        kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
+        kind,
+        enqueued: Instant::now(),
+    };
+    let headers = prediction_headers(sources, row, &delivery);
+    let mut record = BaseRecord::with_opaque_to(topic, Box::new(delivery))
+        .payload(payload)
+        .headers(headers);
+    if sources.keys.is_valid(row) {
+        record = record.key(sources.keys.value(row));
+    }
+    loop {
+        match try_send(producer, record) {
+            Ok(()) => return Ok(()),
+            Err(SendRefusal::QueueFull(r)) => {
+                if tracker.has_failed() {
+                    bail!("deliveries are failing; stopping");
+                }
+                record = r;
+                std::thread::sleep(QUEUE_FULL_BACKOFF);
+            }
+            Err(SendRefusal::Fatal(e)) => bail!("cannot produce to {topic}: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use driftline_operators::batch::{BatchBuilder, BatchPolicy};
 use driftline_operators::decode::EventDecoder;
-use driftline_operators::encode::PredictionEncoder;
-use driftline_operators::infer::InferenceModel;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
@@ -34,7 +32,8 @@ use crate::health::HealthState;
 use crate::health_server::HealthServer;
 use crate::infer_stage::infer_stage;
 use crate::metrics::{MetricsSnapshot, PipelineMetrics};
-use crate::model_reload::{load_checked, ModelIdentity, ModelReloader};
+use crate::model_reload::ModelReloader;
+use crate::model_set::ServingModels;
 use crate::offsets::OffsetTracker;
 use crate::otel_metrics::MetricsExporter;
 use crate::sink::{self, sink_stage, ScoredBatch, SinkProducer};
@@ -44,8 +43,7 @@ use crate::source_stage::{QueuedBatch, SourceStage};
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
     settings: Settings,
-    model: InferenceModel,
-    identity: ModelIdentity,
+    models: ServingModels,
     reloader: Arc<ModelReloader>,
     metrics: Arc<PipelineMetrics>,
     tracker: Arc<OffsetTracker>,
@@ -62,18 +60,17 @@ impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
         tracing::debug!(settings = %settings.redacted_toml(), "effective settings");
-        let checked = load_checked(&settings, None)?;
-        let identity = checked.identity.clone();
-        tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, "model loaded");
+        let models = ServingModels::load(&settings, None)?;
+        let identity = models.serving_identity();
+        tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, models = %models.describe(), "models loaded");
         let exporter = Arc::new(MetricsExporter::new(&settings)?);
         let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
-        *metrics.model.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity.clone());
+        metrics.set_models(&models);
         let reloader = Arc::new(ModelReloader::new(
             settings.clone(),
-            &checked,
+            &models,
             Arc::clone(&metrics),
         ));
-        let model = checked.model;
         let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
         health.model_loaded.store(true, Ordering::Relaxed);
         exporter.observe(&settings, &metrics, &health);
@@ -113,8 +110,7 @@ impl Pipeline {
         .context("creating the consumer")?;
         Ok(Pipeline {
             settings,
-            model,
-            identity,
+            models,
             reloader,
             metrics,
             tracker,
@@ -138,15 +134,14 @@ impl Pipeline {
     }
 
     pub fn execution_provider(&self) -> &'static str {
-        self.model.provider()
+        self.models.execution_provider()
     }
 
     /// Runs until `shutdown` resolves (or a fatal error), then drains, flushes and commits.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<MetricsSnapshot> {
         let Pipeline {
             settings,
-            model,
-            identity,
+            models,
             reloader,
             metrics,
             tracker,
@@ -184,13 +179,11 @@ impl Pipeline {
         let sighup = tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
         let infer_metrics = Arc::clone(&metrics);
         let infer_reloader = Arc::clone(&reloader);
-        let serving = Arc::new(identity.clone());
         let infer_thread = std::thread::Builder::new()
             .name("driftline-infer".into())
             .spawn(move || {
                 infer_stage(
-                    model,
-                    serving,
+                    models,
                     &infer_reloader,
                     &infer_metrics,
                     batch_rx,
@@ -199,11 +192,11 @@ impl Pipeline {
                 )
             })
             .context("starting the inference thread")?;
-        let encoder = PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256);
         let sink_producer = Arc::clone(&producer);
         let sink_tracker = Arc::clone(&tracker);
         let sink_metrics = Arc::clone(&metrics);
         let output_topic = settings.kafka.output_topic.clone();
+        let shadow_topic = settings.kafka.shadow_topic.clone();
         let sink_thread = std::thread::Builder::new()
             .name("driftline-sink".into())
             .spawn(move || {
@@ -211,8 +204,8 @@ impl Pipeline {
                     &sink_producer,
                     &sink_tracker,
                     &sink_metrics,
-                    encoder,
                     &output_topic,
+                    &shadow_topic,
                     scored_rx,
                 )
             })

@@ -92,28 +92,6 @@ fn replace(path: &Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).expect("rename");
 }
 
-fn post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-    )
-    .expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_refuses_bad_models_and_swaps_good_ones_under_load() {
     const EVENTS: u64 = 30_000;
@@ -173,7 +151,7 @@ async fn hot_reload_refuses_bad_models_and_swaps_good_ones_under_load() {
         "the watcher's reload failed and was counted"
     );
     // 2. The admin endpoint with the corrupt file still there: 500 and why.
-    let (status, body) = post(health, "/admin/reload");
+    let (status, body) = http::post(health, "/admin/reload");
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("cannot load model"), "{body}");
     // 3. An incompatible model (other inputs): refused.
@@ -198,7 +176,7 @@ async fn hot_reload_refuses_bad_models_and_swaps_good_ones_under_load() {
         libc::kill(libc::getpid(), libc::SIGHUP);
     }
     assert!(until(|| reloads() == 2).await, "SIGHUP reloaded");
-    let (status, body) = post(health, "/admin/reload");
+    let (status, body) = http::post(health, "/admin/reload");
     assert_eq!(status, 200, "{body}");
     let identity: serde_json::Value = serde_json::from_str(&body).expect("identity JSON");
     assert_eq!(identity["version"], "2.0.0");

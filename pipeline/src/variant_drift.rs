@@ -1,0 +1,168 @@
+//! Drift per model variant: which output columns the drift monitor watches when a canary or a
+//! shadow scores beside the serving model, and the shadow's agreement reports.
+//!
+//! The serving model's outputs keep their names, over the rows it scored; a variant's (and the
+//! shadow's) outputs are watched as `OUTPUT@NAME` columns, over the rows that model scored (the
+//! other rows are masked to null, which the monitor counts as missing). Every `OUTPUT@NAME` is
+//! compared with the serving model's reference for OUTPUT: a canary drifting away from what the
+//! serving model produced on the reference is exactly what a canary is watched for.
+use std::sync::Arc;
+
+use anyhow::Context;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, StructArray};
+use arrow_schema::DataType;
+use driftline_operators::drift::monitor::DriftOutcome;
+use driftline_operators::drift::monitor::WindowBounds;
+use driftline_operators::drift::profile::{ColumnRole, ReferenceProfile};
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::drift_stage::DriftInput;
+use crate::shadow_agreement::Agreement;
+
+/// The names of the variants and shadow configured at startup: the columns the reference is
+/// extended with. (A variant added by a later reload is scored and counted, but its outputs'
+/// drift waits for a restart: the monitor's columns are fixed when it starts.)
+pub fn variant_names(settings: &Settings) -> Vec<String> {
+    let m = &settings.model;
+    let mut names: Vec<String> = m.variants.iter().map(|v| v.name.clone()).collect();
+    if !m.shadow.path.as_os_str().is_empty() {
+        names.push(m.shadow.name.clone());
+    }
+    names
+}
+
+/// `profile` with each output column also under `OUTPUT@NAME` for every name in `names`.
+pub fn with_variant_columns(profile: &ReferenceProfile, names: &[String]) -> ReferenceProfile {
+    let mut extended = profile.clone();
+    for name in names {
+        for column in profile
+            .columns
+            .iter()
+            .filter(|c| c.role == ColumnRole::Output)
+        {
+            let mut clone = column.clone();
+            clone.name = variant_column(&column.name, name);
+            extended.columns.push(clone);
+        }
+    }
+    extended
+}
+
+/// `probabilities[1]` of variant `v` is `probabilities@v[1]` (as flattening `probabilities@v`
+/// names it).
+fn variant_column(column: &str, variant: &str) -> String {
+    match column.split_once('[') {
+        Some((base, rest)) => format!("{base}@{variant}[{rest}"),
+        None => format!("{column}@{variant}"),
+    }
+}
+
+/// The output columns to watch for one scored batch (see the module docs).
+pub fn watched_outputs(input: &DriftInput) -> anyhow::Result<Vec<(String, ArrayRef)>> {
+    let mut watched = Vec::with_capacity(input.outputs.len());
+    match &input.variant_of_row {
+        Some(variant_of_row) if input.variants.len() > 1 => {
+            for (v, model) in input.variants.iter().enumerate() {
+                let other_rows: BooleanArray = variant_of_row
+                    .iter()
+                    .map(|&r| Some(r as usize != v))
+                    .collect();
+                for (name, array) in &input.outputs {
+                    let masked = null_where(array, &other_rows)
+                        .with_context(|| format!("masking output `{name}` by variant"))?;
+                    let column = match v {
+                        0 => name.clone(),
+                        _ => format!("{name}@{}", model.name),
+                    };
+                    watched.push((column, masked));
+                }
+            }
+        }
+        _ => watched.extend(input.outputs.iter().cloned()),
+    }
+    if let Some(shadow) = &input.shadow {
+        for (name, array) in &shadow.outputs {
+            watched.push((format!("{name}@{}", shadow.name), Arc::clone(array)));
+        }
+    }
+    Ok(watched)
+}
+
+/// `array` with the rows where `condition` is true set to null (struct fields each, since the
+/// drift columns of a struct read its fields).
+fn null_where(array: &ArrayRef, condition: &BooleanArray) -> anyhow::Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Struct(fields) => {
+            let children = array
+                .as_struct()
+                .columns()
+                .iter()
+                .map(|c| null_where(c, condition))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let nullable = fields
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>();
+            Ok(Arc::new(StructArray::try_new(
+                nullable.into(),
+                children,
+                array.nulls().cloned(),
+            )?))
+        }
+        _ => Ok(arrow_select::nullif::nullif(array.as_ref(), condition)?),
+    }
+}
+
+/// A shadow's agreement with the serving model over the events since the previous window closed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowAgreementReport {
+    /// Always `"shadow_agreement"`: tells these records apart from column reports on the topic.
+    pub kind: &'static str,
+    pub serving_model: String,
+    pub shadow_model: String,
+    /// The window whose close ended this count.
+    pub window: WindowBounds,
+    pub events: u64,
+    pub labels_compared: u64,
+    /// Share of labels the shadow agrees on; null when no label output is shared.
+    pub label_agreement: Option<f64>,
+    pub scores_compared: u64,
+    /// Mean |shadow − serving| over the compared scores; null when no float output is shared.
+    pub score_mean_abs_diff: Option<f64>,
+}
+
+/// Sums the shadow's agreement between window closes.
+#[derive(Default)]
+pub struct AgreementWindow {
+    counts: Agreement,
+    models: Option<(String, String)>,
+}
+
+impl AgreementWindow {
+    pub fn observe(&mut self, input: &DriftInput) {
+        if let Some(shadow) = &input.shadow {
+            self.counts.add(&shadow.agreement);
+            self.models = Some((input.variants[0].name.clone(), shadow.name.clone()));
+        }
+    }
+
+    /// A report when `outcome` closed a window and a shadow scored since the last one.
+    pub fn close(&mut self, outcome: &DriftOutcome) -> Option<ShadowAgreementReport> {
+        let window = outcome.reports.last()?.window.clone();
+        let (serving_model, shadow_model) = self.models.clone()?;
+        let a = std::mem::take(&mut self.counts);
+        (a.events > 0).then(|| ShadowAgreementReport {
+            kind: "shadow_agreement",
+            serving_model,
+            shadow_model,
+            window,
+            events: a.events,
+            labels_compared: a.labels_compared,
+            label_agreement: a.label_agreement(),
+            scores_compared: a.scores_compared,
+            score_mean_abs_diff: a.score_mean_abs_diff(),
+        })
+    }
+}
