@@ -18,7 +18,7 @@ export TANSU_BIN      := $(TANSU)
 CARGO_DENY := $(TOOLS)/bin/cargo-deny
 CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
 
-.PHONY: help run test soak fuzz deny bench bench-e2e lint lint-deploy fmt validate build-deps kcat prometheus clean-tools
+.PHONY: help run test soak fuzz deny bench bench-e2e lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,11 @@ bench-e2e: $(VENV_OK) build-deps $(TANSU) ## End-to-end harness: (a)-(f) on the 
 
 validate: $(VENV_OK) ## Check configs/demo.toml against the demo model
 	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml
+
+converter-fixtures: ## Regenerate tests/fixtures/converters/ (scikit-learn, skl2onnx, onnxmltools, LightGBM into .venv-fixtures)
+	test -x .venv-fixtures/bin/python || python3 -m venv .venv-fixtures
+	.venv-fixtures/bin/pip install -q --disable-pip-version-check -r requirements-fixtures.txt
+	.venv-fixtures/bin/python models/make_converter_fixtures.py
 
 lint-deploy: ## Static checks of docker/ and deploy/k8s/: compose, Dockerfiles, k8s and KEDA schemas, PromQL vs metrics (installs its tools)
 	CACHE=$(CACHE) bash scripts/lint-deploy.sh
