@@ -5,6 +5,7 @@ use std::path::Path;
 use driftline_operators::infer::{load_runtime, InferError, InferenceModel};
 
 use crate::config::Settings;
+use crate::model_set::ServingModels;
 
 /// What validation found: the settings (when they loaded) and every problem.
 pub struct Validation {
@@ -49,6 +50,14 @@ pub fn validate(config: Option<&Path>) -> Validation {
                     Ok(model) => provider = Some(model.provider()),
                     Err(InferError::Signature(list)) => problems.extend(list),
                     Err(e) => problems.push(e.to_string()),
+                }
+                // Canary variants and the shadow load and check as the pipeline would.
+                let m = &settings.model;
+                let more_models = !m.variants.is_empty() || !m.shadow.path.as_os_str().is_empty();
+                if problems.is_empty() && more_models {
+                    if let Err(e) = ServingModels::load(&settings, None) {
+                        problems.push(format!("{e:#}"));
+                    }
                 }
             }
         }

@@ -45,6 +45,42 @@ fn an_unknown_key_is_named() {
 }
 
 #[test]
+fn canary_and_shadow_models_are_checked_like_the_serving_one() {
+    let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo.toml");
+    let with = |model: &str| {
+        demo.replace(
+            "name = \"anomaly_classifier\"",
+            &format!("name = \"anomaly_classifier\"\n{model}"),
+        )
+    };
+    let good = with(
+        "variants = [{ name = \"candidate\", path = \"tests/fixtures/anomaly_classifier_undertrained.onnx\", weight = 10 }]\nshadow = { path = \"tests/fixtures/anomaly_classifier_undertrained.onnx\", name = \"challenger\", version = \"\" }",
+    );
+    let (code, out) = validate(&good);
+    assert_eq!(code, 0, "{out}");
+    // A variant with other inputs than the schema feeds, and a shadow whose file is missing.
+    let (code, out) = validate(&with(
+        "variants = [{ name = \"candidate\", path = \"tests/fixtures/two_inputs.onnx\", weight = 10 }]",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("canary variant `candidate`"), "{out}");
+    let (code, out) = validate(&with(
+        "shadow = { path = \"models/nope.onnx\", name = \"challenger\", version = \"\" }",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("shadow model") && out.contains("models/nope.onnx"),
+        "{out}"
+    );
+    // Names that would collide in metrics and drift columns.
+    let (code, out) = validate(&with(
+        "variants = [{ name = \"anomaly_classifier\", path = \"tests/fixtures/anomaly_classifier_undertrained.onnx\", weight = 10 }]",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("is used twice"), "{out}");
+}
+
+#[test]
 fn a_missing_model_file_is_named() {
     let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo.toml");
     let (code, out) = validate(&demo.replace("models/anomaly_classifier.onnx", "models/nope.onnx"));
