@@ -25,7 +25,7 @@ use crate::config::{Settings, TimeSource, WindowKind};
 use crate::metrics::{ColumnDrift, PipelineMetrics};
 use crate::model_reload::ModelIdentity;
 use crate::shadow_agreement::Agreement;
-use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
+use crate::sink::{self, Delivery, SendRefusal, SinkProducer};
 use crate::variant_drift::{self, AgreementWindow, ShadowAgreementReport};
 
 /// One scored batch, as the drift stage sees it.
@@ -244,15 +244,7 @@ impl DriftStage {
     }
 
     fn send(&self, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
-        let delivery = Delivery {
-            topic: Arc::from(topic),
-            partition: -1,
-            offset: -1,
-            kafka_timestamp_ms: 0,
-            kind: DeliveryKind::Side,
-            enqueued: std::time::Instant::now(),
-        };
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(delivery))
+        let mut record = BaseRecord::with_opaque_to(topic, Delivery::side())
             .key(key.as_bytes())
             .payload(payload);
         loop {

@@ -85,7 +85,8 @@ pub enum Stage {
     Inference,
     /// Predictions encoded and handed to the producer, per batch.
     Encode,
-    /// Handed to the producer to acknowledged by the broker, per output.
+    /// A batch's first prediction handed to the producer to its last acknowledged by the broker
+    /// (a dead letter's: its own).
     ProduceAck,
 }
 

@@ -77,14 +77,39 @@ impl OffsetTracker {
 
     /// Marks an offset's outputs acknowledged and stores the new low watermark, if it moved.
     pub fn acknowledge(&self, topic: &Arc<str>, partition: i32, offset: i64) {
+        self.acknowledge_run(topic, partition, &[offset]);
+    }
+
+    /// Acknowledges rows given column by column (a batch's), looking each partition up once per
+    /// run of consecutive rows from it (a batch holds long runs: the consumer hands over messages
+    /// partition by partition).
+    pub fn acknowledge_rows(&self, topics: &[Arc<str>], partitions: &[i32], offsets: &[i64]) {
+        let mut start = 0;
+        while start < offsets.len() {
+            let (topic, partition) = (&topics[start], partitions[start]);
+            let mut end = start + 1;
+            while end < offsets.len()
+                && partitions[end] == partition
+                && Arc::ptr_eq(&topics[end], topic)
+            {
+                end += 1;
+            }
+            self.acknowledge_run(topic, partition, &offsets[start..end]);
+            start = end;
+        }
+    }
+
+    /// Marks offsets of one partition acknowledged and stores the new low watermark, if it moved.
+    fn acknowledge_run(&self, topic: &Arc<str>, partition: i32, offsets: &[i64]) {
         let watermark = {
             let Some(mut p) = self.partitions.get_mut(&(Arc::clone(topic), partition)) else {
                 return;
             };
-            let Ok(i) = p.in_flight.binary_search_by_key(&offset, |(o, _)| *o) else {
-                return;
-            };
-            p.in_flight[i].1 = true;
+            for &offset in offsets {
+                if let Ok(i) = p.in_flight.binary_search_by_key(&offset, |(o, _)| *o) {
+                    p.in_flight[i].1 = true;
+                }
+            }
             let mut watermark = None;
             while let Some(&(o, true)) = p.in_flight.front() {
                 watermark = Some(o);
@@ -202,5 +227,30 @@ mod tests {
             stored.windows(2).all(|w| w[0].2 < w[1].2),
             "watermark only moves forward"
         );
+    }
+
+    #[test]
+    fn rows_of_a_batch_are_acknowledged_by_partition_runs() {
+        let recorder = Arc::new(Recorder::default());
+        let tracker = OffsetTracker::new();
+        tracker.set_store(recorder.clone());
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        for (t, p) in [("a", 0), ("a", 1), ("b", 0)] {
+            tracker.assign(t, p);
+        }
+        for o in 0..4 {
+            tracker.register(&a, 0, o);
+            tracker.register(&a, 1, o);
+            tracker.register(&b, 0, o);
+        }
+        // A batch: a/0 offsets 0-1, a/1 offset 0, b/0 offset 1 (b/0's 0 still in flight), a/0 2.
+        let topics = [&a, &a, &a, &b, &a].map(Arc::clone);
+        tracker.acknowledge_rows(&topics, &[0, 0, 1, 0, 0], &[0, 1, 0, 1, 2]);
+        let stored = recorder.0.lock().expect("lock").clone();
+        assert_eq!(
+            stored,
+            vec![("a".into(), 0, 1), ("a".into(), 1, 0), ("a".into(), 0, 2)]
+        );
+        assert_eq!(tracker.in_flight_of("b", 0), 4, "b/0 waits for offset 0");
     }
 }

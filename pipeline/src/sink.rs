@@ -2,6 +2,7 @@
 //! scored batches into predictions. Its delivery callback is where
 //! at-least-once is decided: an acknowledged output acknowledges its input offset in the
 //! [`OffsetTracker`]; a failed one stops the pipeline before anything past it is committed.
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,15 +37,82 @@ pub const HEADER_ERROR_ORIGINAL_BYTES: &str = "driftline.error.original_bytes";
 
 pub type SinkProducer = ThreadedProducer<SinkContext>;
 
-/// Which input an output belongs to, carried through librdkafka to the delivery callback.
+/// The input rows some outputs stand for, carried through librdkafka to the delivery callback.
+///
+/// A batch's predictions share one (each record holds a clone of the `Arc`: no allocation per
+/// record), and its rows' offsets are acknowledged together when the last of them is: a row's
+/// offset becomes committable only after its prediction, and every prediction before it in the
+/// batch, is acknowledged. A dead letter has its own, of one row. Drift reports, alerts and
+/// shadow predictions stand for no row: they never hold an offset back.
 pub struct Delivery {
-    pub topic: Arc<str>,
-    pub partition: i32,
-    pub offset: i64,
-    pub kafka_timestamp_ms: i64,
     pub kind: DeliveryKind,
-    /// When it was handed to the producer (for the produce-acknowledgement latency).
+    pub rows: DeliveryRows,
+    /// Records sent for these rows and not yet acknowledged.
+    pending: AtomicUsize,
+    /// When the first record was handed to the producer (for the produce-acknowledgement latency).
     pub enqueued: Instant,
+}
+
+/// Where the rows of a [`Delivery`] came from, column by column.
+#[derive(Debug, Default)]
+pub struct DeliveryRows {
+    pub topics: Vec<Arc<str>>,
+    pub partitions: Vec<i32>,
+    pub offsets: Vec<i64>,
+    pub kafka_timestamps_ms: Vec<i64>,
+}
+
+impl DeliveryRows {
+    /// One row: a dead letter's.
+    pub fn one(topic: Arc<str>, partition: i32, offset: i64, kafka_timestamp_ms: i64) -> Self {
+        DeliveryRows {
+            topics: vec![topic],
+            partitions: vec![partition],
+            offsets: vec![offset],
+            kafka_timestamps_ms: vec![kafka_timestamp_ms],
+        }
+    }
+
+    /// A batch's rows, taken from its source positions (the sink needs only keys and trace
+    /// headers after this).
+    pub fn take(sources: &mut SourcePositions) -> Self {
+        DeliveryRows {
+            topics: std::mem::take(&mut sources.topics),
+            partitions: std::mem::take(&mut sources.partitions),
+            offsets: std::mem::take(&mut sources.offsets),
+            kafka_timestamps_ms: std::mem::take(&mut sources.kafka_timestamps_ms),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+}
+
+impl Delivery {
+    /// For `records` records standing for `rows` (empty for reports, alerts and shadows).
+    pub fn new(kind: DeliveryKind, rows: DeliveryRows, records: usize) -> Arc<Delivery> {
+        Arc::new(Delivery {
+            kind,
+            rows,
+            pending: AtomicUsize::new(records),
+            enqueued: Instant::now(),
+        })
+    }
+
+    /// A drift report or alert: one record, no row.
+    pub fn side() -> Arc<Delivery> {
+        Delivery::new(DeliveryKind::Side, DeliveryRows::default(), 1)
+    }
+
+    /// Counts one acknowledged record; true for the last one.
+    fn last_acknowledged(&self) -> bool {
+        self.pending.fetch_sub(1, Ordering::AcqRel) == 1
+    }
 }
 
 /// What an output is, for counting and for whether it acknowledges an input offset.
@@ -84,34 +152,43 @@ impl ClientContext for SinkContext {
 }
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = Box<Delivery>;
+    type DeliveryOpaque = Arc<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, d: Box<Delivery>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, d: Arc<Delivery>) {
         match result {
             Ok(_) if d.kind == DeliveryKind::Side => {}
             Ok(_) if d.kind == DeliveryKind::Shadow => {
                 PipelineMetrics::add(&self.metrics.shadow_out, 1)
             }
             Ok(_) => {
+                if !d.last_acknowledged() {
+                    return;
+                }
+                // Every record of these rows is acknowledged: their offsets may be committed.
+                let rows = &d.rows;
                 match d.kind {
                     DeliveryKind::DeadLetter { reason } => self.metrics.count_dead_letter(reason),
-                    _ => PipelineMetrics::add(&self.metrics.predictions_out, 1),
+                    _ => PipelineMetrics::add(&self.metrics.predictions_out, rows.len() as u64),
+                }
+                let now = now_ms();
+                for &ts in &rows.kafka_timestamps_ms {
+                    self.metrics.record_end_to_end_ms(now.saturating_sub(ts));
                 }
                 self.metrics
-                    .record_end_to_end_ms(now_ms().saturating_sub(d.kafka_timestamp_ms));
-                self.metrics
                     .record_stage(Stage::ProduceAck, d.enqueued.elapsed());
-                self.tracker.acknowledge(&d.topic, d.partition, d.offset);
+                self.tracker
+                    .acknowledge_rows(&rows.topics, &rows.partitions, &rows.offsets);
             }
             Err((e, _)) if matches!(d.kind, DeliveryKind::Side | DeliveryKind::Shadow) => {
                 // A lost report, alert or shadow prediction holds no input back (the next window
                 // reports again; a shadow is an experiment).
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
-                tracing::warn!(error = %e, topic = %d.topic, "drift report, alert or shadow prediction not delivered");
+                tracing::warn!(error = %e, kind = ?d.kind, "drift report, alert or shadow prediction not delivered");
             }
             Err((e, _)) => {
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
-                tracing::error!(error = %e, topic = %d.topic, partition = d.partition, offset = d.offset, "output not delivered; stopping without committing it");
+                let (partition, offset) = (d.rows.partitions.first(), d.rows.offsets.first());
+                tracing::error!(error = %e, kind = ?d.kind, ?partition, ?offset, rows = d.rows.len(), "output not delivered; stopping without committing its rows");
                 self.tracker.fail();
             }
         }
@@ -176,20 +253,20 @@ pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyh
     Ok(())
 }
 
-/// Source-position headers for an output of `d`.
-pub fn source_headers(headers: OwnedHeaders, d: &Delivery) -> OwnedHeaders {
+/// Source-position headers for an output of row `row` of `rows`.
+pub fn source_headers(headers: OwnedHeaders, rows: &DeliveryRows, row: usize) -> OwnedHeaders {
     headers
         .insert(Header {
             key: HEADER_SOURCE_TOPIC,
-            value: Some(d.topic.as_bytes()),
+            value: Some(rows.topics[row].as_bytes()),
         })
         .insert(Header {
             key: HEADER_SOURCE_PARTITION,
-            value: Some(itoa::Buffer::new().format(d.partition).as_bytes()),
+            value: Some(itoa::Buffer::new().format(rows.partitions[row]).as_bytes()),
         })
         .insert(Header {
             key: HEADER_SOURCE_OFFSET,
-            value: Some(itoa::Buffer::new().format(d.offset).as_bytes()),
+            value: Some(itoa::Buffer::new().format(rows.offsets[row]).as_bytes()),
         })
 }
 
@@ -206,7 +283,7 @@ pub struct DeadLetterCause<'a> {
 pub fn dead_letter_headers(
     original: Option<&impl Headers>,
     cause: &DeadLetterCause<'_>,
-    d: &Delivery,
+    rows: &DeliveryRows,
 ) -> OwnedHeaders {
     let DeadLetterCause {
         reason,
@@ -244,20 +321,20 @@ pub fn dead_letter_headers(
             value: Some(itoa::Buffer::new().format(n).as_bytes()),
         });
     }
-    source_headers(headers, d)
+    source_headers(headers, rows, 0)
 }
 
 /// What to do with a record the producer refused.
 pub enum SendRefusal<'a> {
     /// The local queue is full: wait for deliveries to drain it and retry the same record.
-    QueueFull(BaseRecord<'a, [u8], [u8], Box<Delivery>>),
+    QueueFull(BaseRecord<'a, [u8], [u8], Arc<Delivery>>),
     Fatal(KafkaError),
 }
 
 /// Enqueues a record; the caller decides how to wait when the queue is full.
 pub fn try_send<'a>(
     producer: &SinkProducer,
-    record: BaseRecord<'a, [u8], [u8], Box<Delivery>>,
+    record: BaseRecord<'a, [u8], [u8], Arc<Delivery>>,
 ) -> Result<(), SendRefusal<'a>> {
     match producer.send(record) {
         Ok(()) => Ok(()),
@@ -304,8 +381,8 @@ fn encoder_for(model: &ModelIdentity) -> PredictionEncoder {
 }
 
 /// The source position headers of a prediction, and its event's trace context if it had one.
-fn prediction_headers(sources: &SourcePositions, row: usize, d: &Delivery) -> OwnedHeaders {
-    let mut headers = source_headers(OwnedHeaders::new_with_capacity(5), d);
+fn prediction_headers(sources: &SourcePositions, rows: &DeliveryRows, row: usize) -> OwnedHeaders {
+    let mut headers = source_headers(OwnedHeaders::new_with_capacity(5), rows, row);
     for (key, values) in [
         (TRACEPARENT, &sources.traceparents),
         (TRACESTATE, &sources.tracestates),
@@ -336,7 +413,7 @@ pub fn sink_stage(
     let mut encoders_for: Option<Arc<[Arc<ModelIdentity>]>> = None;
     let mut encoders: Vec<PredictionEncoder> = Vec::new();
     let mut shadow_encoder: Option<(Arc<ModelIdentity>, PredictionEncoder)> = None;
-    while let Some(scored) = rx.blocking_recv() {
+    while let Some(mut scored) = rx.blocking_recv() {
         if !encoders_for
             .as_ref()
             .is_some_and(|m| Arc::ptr_eq(m, &scored.models))
@@ -347,8 +424,19 @@ pub fn sink_stage(
         let _span = tracing::info_span!(parent: &scored.span, "encode_produce").entered();
         let started = Instant::now();
         let processing_ms = now_ms();
+        let n = scored.input.num_rows();
+        let rows = DeliveryRows::take(&mut scored.input.sources);
+        let delivery = Delivery::new(DeliveryKind::Prediction, rows, n);
+        let shadow_delivery = scored
+            .shadow
+            .as_ref()
+            .map(|_| Delivery::new(DeliveryKind::Shadow, DeliveryRows::default(), n));
         let sources = &scored.input.sources;
-        for row in 0..scored.input.num_rows() {
+        let to = Destination {
+            topic: output_topic,
+            delivery: &delivery,
+        };
+        for row in 0..n {
             let variant = scored
                 .variant_of_row
                 .as_ref()
@@ -363,10 +451,10 @@ pub fn sink_stage(
             produce(
                 producer,
                 tracker,
-                output_topic,
+                &to,
                 sources,
+                &delivery.rows,
                 row,
-                DeliveryKind::Prediction,
                 &payload,
             )?;
         }
@@ -377,8 +465,14 @@ pub fn sink_stage(
             {
                 shadow_encoder = Some((Arc::clone(&shadow.model), encoder_for(&shadow.model)));
             }
-            if let Some((_, encoder)) = &mut shadow_encoder {
-                for row in 0..scored.input.num_rows() {
+            if let (Some((_, encoder)), Some(shadow_delivery)) =
+                (&mut shadow_encoder, &shadow_delivery)
+            {
+                let to_shadow = Destination {
+                    topic: shadow_topic,
+                    delivery: shadow_delivery,
+                };
+                for row in 0..n {
                     encoder.encode_row(
                         &scored.input.batch,
                         &shadow.outputs,
@@ -389,10 +483,10 @@ pub fn sink_stage(
                     produce(
                         producer,
                         tracker,
-                        shadow_topic,
+                        &to_shadow,
                         sources,
+                        &delivery.rows,
                         row,
-                        DeliveryKind::Shadow,
                         &payload,
                     )?;
                 }
@@ -403,26 +497,25 @@ pub fn sink_stage(
     Ok(())
 }
 
+/// A topic and the delivery its records share.
+struct Destination<'a> {
+    topic: &'a str,
+    delivery: &'a Arc<Delivery>,
+}
+
 /// Hands one output of row `row` to the producer, waiting while its queue is full.
 fn produce(
     producer: &SinkProducer,
     tracker: &OffsetTracker,
-    topic: &str,
+    to: &Destination<'_>,
     sources: &SourcePositions,
+    rows: &DeliveryRows,
     row: usize,
-    kind: DeliveryKind,
     payload: &[u8],
 ) -> anyhow::Result<()> {
-    let delivery = Delivery {
-        topic: Arc::clone(&sources.topics[row]),
-        partition: sources.partitions[row],
-        offset: sources.offsets[row],
-        kafka_timestamp_ms: sources.kafka_timestamps_ms[row],
-        kind,
-        enqueued: Instant::now(),
-    };
-    let headers = prediction_headers(sources, row, &delivery);
-    let mut record = BaseRecord::with_opaque_to(topic, Box::new(delivery))
+    let topic = to.topic;
+    let headers = prediction_headers(sources, rows, row);
+    let mut record = BaseRecord::with_opaque_to(topic, Arc::clone(to.delivery))
         .payload(payload)
         .headers(headers);
     if sources.keys.is_valid(row) {

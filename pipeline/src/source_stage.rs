@@ -17,7 +17,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::health::HealthState;
 use crate::metrics::{PipelineMetrics, Stage};
 use crate::offsets::OffsetTracker;
-use crate::sink::{self, Delivery, DeliveryKind, SendRefusal, SinkProducer};
+use crate::sink::{self, Delivery, DeliveryKind, DeliveryRows, SendRefusal, SinkProducer};
 use crate::source::SourceConsumer;
 use crate::trace_context::{self, TRACEPARENT, TRACESTATE};
 
@@ -157,16 +157,17 @@ impl SourceStage<'_> {
         error: &DecodeError,
     ) -> anyhow::Result<()> {
         tracing::debug!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "dead-lettering event");
-        let delivery = Delivery {
+        let kafka_timestamp_ms = message.timestamp().to_millis().unwrap_or_else(sink::now_ms);
+        let rows = DeliveryRows::one(
             topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            kafka_timestamp_ms: message.timestamp().to_millis().unwrap_or_else(sink::now_ms),
-            kind: DeliveryKind::DeadLetter {
-                reason: error.reason.as_str(),
-            },
-            enqueued: Instant::now(),
+            message.partition(),
+            message.offset(),
+            kafka_timestamp_ms,
+        );
+        let kind = DeliveryKind::DeadLetter {
+            reason: error.reason.as_str(),
         };
+        let delivery = Delivery::new(kind, rows, 1);
         // Key and payload are cut to what any broker accepts: a dead letter the broker refused
         // would stop the pipeline on every restart. The full event stays at its source offset.
         let key_len = message.key().map_or(0, <[u8]>::len);
@@ -179,9 +180,8 @@ impl SourceStage<'_> {
             detail: &error.detail,
             original_bytes: (kept.len() < payload.len()).then_some(payload.len()),
         };
-        let headers = sink::dead_letter_headers(message.headers(), &cause, &delivery);
-        let mut record =
-            BaseRecord::with_opaque_to(self.dlq_topic, Box::new(delivery)).headers(headers);
+        let headers = sink::dead_letter_headers(message.headers(), &cause, &delivery.rows);
+        let mut record = BaseRecord::with_opaque_to(self.dlq_topic, delivery).headers(headers);
         if message.payload().is_some() {
             record = record.payload(kept);
         }
