@@ -2,7 +2,7 @@
 //! scored batches into predictions. Its delivery callback is where
 //! at-least-once is decided: an acknowledged output acknowledges its input offset in the
 //! [`OffsetTracker`]; a failed one stops the pipeline before anything past it is committed.
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -133,6 +133,8 @@ pub struct SinkContext {
     tracker: Arc<OffsetTracker>,
     metrics: Arc<PipelineMetrics>,
     health: Arc<HealthState>,
+    /// When a failed side delivery was last logged (ms since the epoch).
+    side_warned_ms: AtomicI64,
 }
 
 impl ClientContext for SinkContext {
@@ -181,9 +183,19 @@ impl ProducerContext for SinkContext {
             }
             Err((e, _)) if matches!(d.kind, DeliveryKind::Side | DeliveryKind::Shadow) => {
                 // A lost report, alert or shadow prediction holds no input back (the next window
-                // reports again; a shadow is an experiment).
+                // reports again; a shadow is an experiment). Logged at most every 10 s: a shadow
+                // topic that is gone fails every record.
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
-                tracing::warn!(error = %e, kind = ?d.kind, "drift report, alert or shadow prediction not delivered");
+                let now = now_ms();
+                let last = self.side_warned_ms.load(Ordering::Relaxed);
+                if now - last >= 10_000
+                    && self
+                        .side_warned_ms
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(error = %e, kind = ?d.kind, failures = self.metrics.delivery_failures.load(Ordering::Relaxed), "drift report, alert or shadow prediction not delivered (logged at most every 10 s)");
+                }
             }
             Err((e, _)) => {
                 PipelineMetrics::add(&self.metrics.delivery_failures, 1);
@@ -214,6 +226,7 @@ pub fn create_producer(
         tracker,
         metrics,
         health,
+        side_warned_ms: AtomicI64::new(0),
     })?))
 }
 
@@ -480,15 +493,17 @@ pub fn sink_stage(
                         processing_ms,
                         &mut payload,
                     );
-                    produce(
-                        producer,
-                        tracker,
-                        &to_shadow,
-                        sources,
-                        &delivery.rows,
-                        row,
-                        &payload,
-                    )?;
+                    let rows = &delivery.rows;
+                    let sent = produce(producer, tracker, &to_shadow, sources, rows, row, &payload);
+                    if let Err(e) = sent {
+                        if tracker.has_failed() {
+                            return Err(e);
+                        }
+                        // A shadow is an experiment: its refusal never stops the pipeline.
+                        PipelineMetrics::add(&metrics.delivery_failures, (n - row) as u64);
+                        tracing::warn!(error = %e, rows = n - row, "shadow predictions of a batch not sent");
+                        break;
+                    }
                 }
             }
         }

@@ -40,10 +40,14 @@ pub fn with_variant_columns(profile: &ReferenceProfile, names: &[String]) -> Ref
         for column in profile
             .columns
             .iter()
-            .filter(|c| c.role == ColumnRole::Output)
+            .filter(|c| c.role == ColumnRole::Output && !c.name.contains('@'))
         {
+            let variant_name = variant_column(&column.name, name);
+            if profile.columns.iter().any(|c| c.name == variant_name) {
+                continue; // the profile has its own reference for it
+            }
             let mut clone = column.clone();
-            clone.name = variant_column(&column.name, name);
+            clone.name = variant_name;
             extended.columns.push(clone);
         }
     }
@@ -164,5 +168,73 @@ impl AgreementWindow {
             scores_compared: a.scores_compared,
             score_mean_abs_diff: a.score_mean_abs_diff(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{FixedSizeListArray, Float32Array, Int64Array};
+    use arrow_schema::Field;
+    use driftline_operators::drift::profile::ProfileBuilder;
+
+    #[test]
+    fn variant_columns_are_named_as_flattening_names_them() {
+        assert_eq!(variant_column("score", "v2"), "score@v2");
+        assert_eq!(
+            variant_column("probabilities[1]", "v2"),
+            "probabilities@v2[1]"
+        );
+    }
+
+    #[test]
+    fn masking_nulls_the_other_variants_rows_in_lists_and_struct_fields() {
+        let list: ArrayRef = Arc::new(
+            FixedSizeListArray::try_new(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                2,
+                Arc::new(Float32Array::from(vec![0.1, 0.9, 0.2, 0.8, 0.3, 0.7])),
+                None,
+            )
+            .expect("list"),
+        );
+        let zipmap: ArrayRef = Arc::new(StructArray::from(vec![(
+            Arc::new(Field::new("1", DataType::Float32, false)),
+            Arc::new(Float32Array::from(vec![0.9, 0.8, 0.7])) as ArrayRef,
+        )]));
+        let other_rows = BooleanArray::from(vec![false, true, false]);
+        let masked = null_where(&list, &other_rows).expect("list");
+        assert_eq!(
+            (0..3).map(|r| masked.is_valid(r)).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        let masked = null_where(&zipmap, &other_rows).expect("struct");
+        let field = masked.as_struct().column(0).clone();
+        assert_eq!(
+            (0..3).map(|r| field.is_valid(r)).collect::<Vec<_>>(),
+            [true, false, true],
+            "the field itself, which drift reads"
+        );
+    }
+
+    #[test]
+    fn the_reference_gains_each_output_under_each_variant_once() {
+        let feature: ArrayRef = Arc::new(Float32Array::from(vec![1.0, 2.0, 3.0, 4.0]));
+        let label: ArrayRef = Arc::new(Int64Array::from(vec![0, 1, 0, 1]));
+        let mut builder = ProfileBuilder::new(100, 2, 1);
+        builder
+            .add(&[
+                ("x", ColumnRole::Feature, &feature),
+                ("label", ColumnRole::Output, &label),
+            ])
+            .expect("add");
+        let profile = builder.finish().expect("profile");
+        let names = ["v2".to_string(), "shadow".to_string()];
+        let extended = with_variant_columns(&profile, &names);
+        let columns: Vec<&str> = extended.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(columns, ["x", "label", "label@v2", "label@shadow"]);
+        // A profile that already has a variant's column keeps its own reference for it.
+        let again = with_variant_columns(&extended, &names);
+        assert_eq!(again.columns.len(), 4);
     }
 }
