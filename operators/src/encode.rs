@@ -175,20 +175,25 @@ mod tests {
     use arrow_schema::{Field, Schema};
     use std::sync::Arc;
 
-    #[test]
-    fn encodes_scalars_lists_and_escapes() {
+    /// Input rows with just the leading id and timestamp columns.
+    fn inputs(ids: Vec<&str>, timestamps: Vec<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("__id", DataType::Utf8, false),
             Field::new("__ts", DataType::Int64, false),
         ]));
-        let inputs = RecordBatch::try_new(
+        RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from(vec!["a\"b\u{1}", "z"])),
-                Arc::new(Int64Array::from(vec![7, 8])),
+                Arc::new(StringArray::from(ids)),
+                Arc::new(Int64Array::from(timestamps)),
             ],
         )
-        .expect("batch");
+        .expect("batch")
+    }
+
+    #[test]
+    fn encodes_scalars_lists_and_escapes() {
+        let inputs = inputs(vec!["a\"b\u{1}", "z"], vec![7, 8]);
         let probs = FixedSizeListArray::try_new(
             Arc::new(Field::new("item", DataType::Float32, false)),
             2,
@@ -221,18 +226,7 @@ mod tests {
     #[test]
     fn encodes_zipmap_structs_as_objects_and_string_labels_as_strings() {
         use arrow_array::StructArray;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("__id", DataType::Utf8, false),
-            Field::new("__ts", DataType::Int64, false),
-        ]));
-        let inputs = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(vec!["a"])),
-                Arc::new(Int64Array::from(vec![7])),
-            ],
-        )
-        .expect("batch");
+        let inputs = inputs(vec!["a"], vec![7]);
         let probabilities = StructArray::from(vec![
             (
                 Arc::new(Field::new("0", DataType::Float32, false)),

@@ -42,6 +42,27 @@ fn drift_env() -> Vec<(&'static str, String)> {
     .collect()
 }
 
+/// An embedded broker with the drift, alerts and shadow topics, and the demo's settings on it
+/// (drift on, group `group`) with the undertrained candidate as a shadow named `shadow_name`.
+fn with_candidate_shadow(
+    group: &str,
+    shadow_name: &str,
+) -> (driftline::embedded_broker::EmbeddedBroker, Settings) {
+    let broker = embedded_broker(1, 2);
+    for (topic, partitions) in [("drift", 1), ("alerts", 1), ("shadow", 2)] {
+        broker.create_topic(topic, partitions).expect("topic");
+    }
+    let mut env = drift_env();
+    env.push(("DRIFTLINE__KAFKA__SHADOW_TOPIC", "shadow".into()));
+    let mut settings = demo_settings(broker.bootstrap_servers(), group, &env);
+    settings.model.shadow = ShadowSettings {
+        path: candidate_model(),
+        name: shadow_name.into(),
+        version: "0.1.0".into(),
+    };
+    (broker, settings)
+}
+
 /// Feeds `count` generated events into `in` and waits (bounded) for their predictions.
 async fn feed(pipeline: &RunningPipeline, bootstrap: &str, count: u64, devices: u32, seed: u64) {
     let before = pipeline.outputs();
@@ -71,21 +92,10 @@ fn read_all(bootstrap: &str, topic: &str, n: usize) -> Vec<Output> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_takes_its_share_by_key_with_its_own_metrics_and_drift() {
-    let broker = embedded_broker(1, 2);
-    for (topic, partitions) in [("drift", 1), ("alerts", 1), ("shadow", 2)] {
-        broker.create_topic(topic, partitions).expect("topic");
-    }
-    let bootstrap = broker.bootstrap_servers().to_string();
-    let mut env = drift_env();
-    env.push(("DRIFTLINE__KAFKA__SHADOW_TOPIC", "shadow".into()));
-    let mut settings = demo_settings(&bootstrap, "canary", &env);
     // The candidate's file also shadows every event: the rows routed to the canary must carry
     // exactly the shadow's outputs, the others the serving model's.
-    settings.model.shadow = ShadowSettings {
-        path: candidate_model(),
-        name: "candidate-shadow".into(),
-        version: "0.1.0".into(),
-    };
+    let (broker, mut settings) = with_candidate_shadow("canary", "candidate-shadow");
+    let bootstrap = broker.bootstrap_servers().to_string();
     settings.model.weight = 90;
     settings.model.variants.push(VariantSettings {
         name: "candidate".into(),
@@ -175,19 +185,8 @@ async fn a_canary_takes_its_share_by_key_with_its_own_metrics_and_drift() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_scores_every_event_into_its_own_topic_and_reports_agreement() {
-    let broker = embedded_broker(1, 2);
-    for (topic, partitions) in [("drift", 1), ("alerts", 1), ("shadow", 2)] {
-        broker.create_topic(topic, partitions).expect("topic");
-    }
+    let (broker, settings) = with_candidate_shadow("shadow", "challenger");
     let bootstrap = broker.bootstrap_servers().to_string();
-    let mut env = drift_env();
-    env.push(("DRIFTLINE__KAFKA__SHADOW_TOPIC", "shadow".into()));
-    let mut settings = demo_settings(&bootstrap, "shadow", &env);
-    settings.model.shadow = ShadowSettings {
-        path: candidate_model(),
-        name: "challenger".into(),
-        version: "0.1.0".into(),
-    };
     let pipeline = RunningPipeline::start(settings);
     let health = pipeline.health.expect("health server");
     let events = 6_000u64;
