@@ -114,6 +114,30 @@ impl EventDecoder {
         payload: &[u8],
         fallback_timestamp_ms: Option<i64>,
     ) -> Result<&DecodedRow, DecodeError> {
+        self.check_size(payload)?;
+        self.reset();
+        self.targets.rewind();
+        if fast::decode_flat(payload, &self.targets, &mut self.row) {
+            self.validate(fallback_timestamp_ms)?;
+            return Ok(&self.row);
+        }
+        self.parse_with_serde(payload, fallback_timestamp_ms)
+    }
+
+    /// Decodes with serde_json only: every event, with the exact reason for a rejection. The
+    /// fast path defers to it; the differential tests and the decode fuzz target check that
+    /// [`EventDecoder::decode`] always agrees with it.
+    pub fn decode_with_serde(
+        &mut self,
+        payload: &[u8],
+        fallback_timestamp_ms: Option<i64>,
+    ) -> Result<&DecodedRow, DecodeError> {
+        self.check_size(payload)?;
+        self.parse_with_serde(payload, fallback_timestamp_ms)
+    }
+
+    /// Too large or empty: rejected before any parsing.
+    fn check_size(&self, payload: &[u8]) -> Result<(), DecodeError> {
         if payload.len() > self.max_event_bytes {
             return Err(DecodeError::new(
                 DecodeReason::TooLarge,
@@ -132,6 +156,14 @@ impl EventDecoder {
                 "payload is empty",
             ));
         }
+        Ok(())
+    }
+
+    fn parse_with_serde(
+        &mut self,
+        payload: &[u8],
+        fallback_timestamp_ms: Option<i64>,
+    ) -> Result<&DecodedRow, DecodeError> {
         self.reset();
         self.targets.rewind();
         let mut failure = None;
@@ -349,6 +381,9 @@ pub use error::{DecodeError, DecodeReason};
 
 #[path = "decode_value.rs"]
 mod value;
+
+#[path = "decode_fast.rs"]
+mod fast;
 
 #[path = "decode_fields.rs"]
 mod fields;

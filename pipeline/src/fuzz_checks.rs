@@ -32,11 +32,23 @@ pub fn fuzz_schema() -> EventSchema {
     }
 }
 
-/// Decodes `payload`; an accepted event goes into a batch, which must build with one row.
+/// Decodes `payload`; the decoder (fast path first) must agree with serde_json alone, to the
+/// bit, and an accepted event goes into a batch, which must build with one row.
 pub fn decode(payload: &[u8]) {
     let schema = fuzz_schema();
+    let mut reference = EventDecoder::new(&schema, 1 << 20);
+    let expected = match reference.decode_with_serde(payload, Some(0)) {
+        Ok(row) => format!("{row:?}"),
+        Err(e) => format!("{e:?}"),
+    };
     let mut decoder = EventDecoder::new(&schema, 1 << 20);
-    let Ok(row) = decoder.decode(payload, Some(0)) else {
+    let decoded = decoder.decode(payload, Some(0));
+    let got = match &decoded {
+        Ok(row) => format!("{row:?}"),
+        Err(e) => format!("{e:?}"),
+    };
+    assert_eq!(got, expected, "the fast path disagrees with serde_json");
+    let Ok(row) = decoded else {
         return;
     };
     assert!(!row.id.is_empty(), "an accepted event has an id");

@@ -505,6 +505,23 @@ pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
         .sum()
 }
 
+/// The low watermark of each partition of `topic`: above 0 where the broker deleted records
+/// (the MockCluster keeps only 5 MiB per partition).
+pub fn low_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .map(|(low, _)| low)
+                .expect("watermarks")
+        })
+        .collect()
+}
+
 /// Waits (bounded) until the topics together hold at least `n` records and have stopped
 /// growing for `settle`; returns their size.
 pub fn wait_for_outputs(
