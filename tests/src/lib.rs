@@ -491,34 +491,33 @@ pub fn malformed_payloads() -> Vec<(&'static [u8], &'static str)> {
 
 /// Number of records in a topic (sum of high watermarks; topics here are never compacted).
 pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
+    watermarks(bootstrap, topic, partitions)
+        .into_iter()
+        .map(|w| w.map_or(0, |(_, high)| high))
+        .sum()
+}
+
+/// (low, high) watermarks of each partition of `topic`.
+fn watermarks(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<rdkafka::error::KafkaResult<(i64, i64)>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("consumer");
     (0..partitions)
-        .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(5))
-                .map(|(_, high)| high)
-                .unwrap_or(0)
-        })
-        .sum()
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(5)))
+        .collect()
 }
 
 /// The low watermark of each partition of `topic`: above 0 where the broker deleted records
 /// (the MockCluster keeps only 5 MiB per partition).
 pub fn low_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("consumer");
-    (0..partitions)
-        .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(5))
-                .map(|(low, _)| low)
-                .expect("watermarks")
-        })
+    watermarks(bootstrap, topic, partitions)
+        .into_iter()
+        .map(|w| w.expect("watermarks").0)
         .collect()
 }
 
