@@ -51,10 +51,6 @@ impl CanaryRouter {
         CanaryRouter { bounds }
     }
 
-    pub fn variants(&self) -> usize {
-        self.bounds.len()
-    }
-
     /// The variant (index in config order) that scores events with this key.
     pub fn variant_of(&self, key: &[u8]) -> usize {
         let total = self.bounds.last().copied().unwrap_or(0);

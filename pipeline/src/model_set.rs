@@ -66,8 +66,6 @@ pub struct Scores {
     pub outputs: Vec<(String, ArrayRef)>,
     /// Per row, the index of the variant that scored it; `None` when one model scored all.
     pub variant_of_row: Option<Arc<[u8]>>,
-    /// The shadow's outputs for every row.
-    pub shadow_outputs: Option<Vec<(String, ArrayRef)>>,
 }
 
 /// The serving model, its variants and the shadow, as loaded from one `[model]` section.
@@ -79,7 +77,6 @@ pub struct ServingModels {
     weights: Vec<u32>,
     router: CanaryRouter,
     shadow: Option<ServedModel>,
-    outputs: Vec<OutputInfo>,
 }
 
 impl ServingModels {
@@ -137,13 +134,12 @@ impl ServingModels {
             identities,
             weights,
             shadow,
-            outputs,
         })
     }
 
     /// The outputs every model here has (the serving model's).
     pub fn outputs(&self) -> &[OutputInfo] {
-        &self.outputs
+        self.variants[0].model.outputs()
     }
 
     /// The `[model]` section's own model.
@@ -215,7 +211,6 @@ impl ServingModels {
             return Ok(Scores {
                 outputs,
                 variant_of_row: None,
-                shadow_outputs: None,
             });
         }
         let variant_of_row: Arc<[u8]> = self.router.route(batch).into();
@@ -228,7 +223,6 @@ impl ServingModels {
             return Ok(Scores {
                 outputs,
                 variant_of_row: Some(variant_of_row),
-                shadow_outputs: None,
             });
         }
         // Score each variant's rows, then put the outputs back in row order.
@@ -253,8 +247,8 @@ impl ServingModels {
                 (part, i)
             })
             .collect();
-        let mut outputs = Vec::with_capacity(self.outputs.len());
-        for (j, info) in self.outputs.iter().enumerate() {
+        let mut outputs = Vec::with_capacity(self.outputs().len());
+        for (j, info) in self.outputs().iter().enumerate() {
             let columns: Vec<&dyn Array> = parts.iter().map(|p| p[j].1.as_ref()).collect();
             let merged = arrow_select::interleave::interleave(&columns, &positions)
                 .with_context(|| format!("merging output `{}` across variants", info.name))?;
@@ -263,7 +257,6 @@ impl ServingModels {
         Ok(Scores {
             outputs,
             variant_of_row: Some(variant_of_row),
-            shadow_outputs: None,
         })
     }
 

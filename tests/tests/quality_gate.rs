@@ -70,18 +70,23 @@ fn a_good_model_passes_and_a_worse_one_fails_the_threshold() {
     assert_eq!(worse.report["candidate"]["model"]["version"], "0.1.0");
 }
 
-#[test]
-fn against_the_serving_model_the_margin_decides() {
-    let worse = gate(&[
+/// The gate on AUC against a baseline model, with `max_drop` as the margin.
+fn auc_against(model: &str, baseline: &str, max_drop: &str) -> Gate {
+    gate(&[
         "--model",
-        WORSE,
+        model,
         "--baseline",
-        DEMO,
+        baseline,
         "--metric",
         "auc",
         "--max-drop",
-        "0.02",
-    ]);
+        max_drop,
+    ])
+}
+
+#[test]
+fn against_the_serving_model_the_margin_decides() {
+    let worse = auc_against(WORSE, DEMO, "0.02");
     assert_eq!(worse.code, Some(1), "{}", worse.stderr);
     assert!(
         worse.stderr.contains("worse than the baseline"),
@@ -105,27 +110,9 @@ fn against_the_serving_model_the_margin_decides() {
         );
     }
     // The other way round it passes; and a generous margin lets the worse one through.
-    let better = gate(&[
-        "--model",
-        DEMO,
-        "--baseline",
-        WORSE,
-        "--metric",
-        "auc",
-        "--max-drop",
-        "0.02",
-    ]);
+    let better = auc_against(DEMO, WORSE, "0.02");
     assert_eq!(better.code, Some(0), "{}", better.stderr);
-    let lenient = gate(&[
-        "--model",
-        WORSE,
-        "--baseline",
-        DEMO,
-        "--metric",
-        "auc",
-        "--max-drop",
-        "0.1",
-    ]);
+    let lenient = auc_against(WORSE, DEMO, "0.1");
     assert_eq!(lenient.code, Some(0), "{}", lenient.stderr);
 }
 
