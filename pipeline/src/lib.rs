@@ -10,6 +10,7 @@ pub mod canary;
 pub mod cli;
 pub mod config;
 mod config_rules;
+mod config_secrets;
 pub mod delivery;
 pub mod demo;
 pub mod drift_cli;
