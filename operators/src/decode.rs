@@ -371,7 +371,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a field name")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.get(key))
+        Ok(self.0.get(key.as_bytes()))
     }
 }
 

@@ -7,26 +7,73 @@
 //! out of range, a syntax error) it gives up, and serde_json decodes the event from scratch,
 //! accepting or rejecting it with the exact reason. So every event it accepts, serde_json accepts
 //! with the same row (the differential test in `decode_tests.rs` and the decode fuzz target
-//! check this), and the rules in `decode` hold unchanged. Numbers are parsed by the standard
-//! library, correctly rounded, as serde_json's `float_roundtrip` does.
+//! check this), and the rules in `decode` hold unchanged. Numbers are correctly rounded, as
+//! serde_json's `float_roundtrip` reads them: by Clinger's exact fast path when the digits and
+//! the exponent are small (nearly every sensor reading), else by the standard library.
 use super::{DecodedRow, FieldIndex, SlotState, Target};
 use crate::schema::FeatureType;
 
 /// Integer literals up to this many digits fit in an i64 whatever they are; longer ones (and
 /// their range errors) are left to serde_json.
-const MAX_INTEGER_DIGITS: usize = 18;
+const MAX_INTEGER_DIGITS: u32 = 18;
+
+/// 10^0 ..= 10^22: every one an exact double (10^23 is not).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 /// A value token of the payload.
 enum Token<'a> {
-    /// The string's contents (ASCII, no escapes).
-    Str(&'a str),
-    /// A JSON number's text; `integer` when it has no fraction and no exponent.
-    Number {
-        text: &'a str,
-        integer: bool,
-    },
+    /// The string's contents: printable ASCII, no escapes.
+    Str(&'a [u8]),
+    Number(Number<'a>),
     Bool(bool),
     Null,
+}
+
+/// A JSON number as scanned: its text, and its value as `±mantissa × 10^exp10` while the
+/// digits fit in a u64.
+struct Number<'a> {
+    text: &'a [u8],
+    /// No fraction and no exponent. `-0` is not one: serde_json reads it as the float -0.0
+    /// (the differential test found this).
+    integer: bool,
+    negative: bool,
+    /// Every digit before and after the point, leading zeros included.
+    digits: u32,
+    /// Those digits as an integer, when there are at most 19 of them.
+    mantissa: Option<u64>,
+    exp10: i32,
+}
+
+impl Number<'_> {
+    /// An integer literal short enough to be any i64's.
+    fn small_integer(&self) -> Option<i64> {
+        if !self.integer || self.digits > MAX_INTEGER_DIGITS {
+            return None;
+        }
+        let magnitude = self.mantissa? as i64; // below 10^18
+        Some(if self.negative { -magnitude } else { magnitude })
+    }
+
+    /// The nearest double to the number, or `None` when it is out of range.
+    fn float(&self) -> Option<f64> {
+        if let Some(mantissa) = self.mantissa {
+            // Clinger's fast path: the mantissa and 10^|exp10| are both exact doubles, so one
+            // correctly rounded multiplication or division gives the correctly rounded value.
+            if mantissa <= 1 << 53 && (-22..=22).contains(&self.exp10) {
+                let scale = POW10[self.exp10.unsigned_abs() as usize];
+                let magnitude = match self.exp10 < 0 {
+                    true => mantissa as f64 / scale,
+                    false => mantissa as f64 * scale,
+                };
+                return Some(if self.negative { -magnitude } else { magnitude });
+            }
+        }
+        let x: f64 = std::str::from_utf8(self.text).ok()?.parse().ok()?;
+        x.is_finite().then_some(x)
+    }
 }
 
 /// Fills `row` from `payload` and returns true, or returns false having decided nothing (the
@@ -76,16 +123,11 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
         (Target::Id, _) if row.id_seen => false,
         (Target::Id, Token::Str(s)) => {
             row.id_seen = true;
-            row.id.push_str(s);
+            // Printable ASCII (the scanner checked), so always valid UTF-8.
+            row.id.extend(s.iter().map(|&b| char::from(b)));
             true
         }
-        (
-            Target::Id,
-            Token::Number {
-                text,
-                integer: true,
-            },
-        ) => match small_integer(text) {
+        (Target::Id, Token::Number(n)) => match n.small_integer() {
             Some(x) => {
                 row.id_seen = true;
                 row.id.push_str(itoa::Buffer::new().format(x));
@@ -93,19 +135,15 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
             }
             None => false,
         },
-        (
-            Target::Timestamp,
-            Token::Number {
-                text,
-                integer: true,
-            },
-        ) if row.timestamp_ms.is_none() => match small_integer(text) {
-            Some(x) => {
-                row.timestamp_ms = Some(x);
-                true
+        (Target::Timestamp, Token::Number(n)) if row.timestamp_ms.is_none() => {
+            match n.small_integer() {
+                Some(x) => {
+                    row.timestamp_ms = Some(x);
+                    true
+                }
+                None => false,
             }
-            None => false,
-        },
+        }
         (Target::Feature(i, kind), value) => {
             let slot = &mut row.slots[i];
             if slot.state != SlotState::Missing {
@@ -113,16 +151,16 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
             }
             match (kind, value) {
                 (_, Token::Null) => slot.state = SlotState::Null,
-                (FeatureType::F32 | FeatureType::F64, Token::Number { text, integer }) => {
-                    let x = match integer {
+                (FeatureType::F32 | FeatureType::F64, Token::Number(n)) => {
+                    let x = match n.integer {
                         // serde_json reads an integer literal as an i64 and widens it.
-                        true => match small_integer(text) {
+                        true => match n.small_integer() {
                             Some(x) => x as f64,
                             None => return false,
                         },
-                        false => match text.parse::<f64>() {
-                            Ok(x) if x.is_finite() => x,
-                            _ => return false,
+                        false => match n.float() {
+                            Some(x) => x,
+                            None => return false,
                         },
                     };
                     if kind == FeatureType::F32 && x.abs() > f32::MAX as f64 {
@@ -131,14 +169,8 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
                     slot.number = x;
                     slot.state = SlotState::Present;
                 }
-                (
-                    FeatureType::I64,
-                    Token::Number {
-                        text,
-                        integer: true,
-                    },
-                ) => {
-                    match small_integer(text) {
+                (FeatureType::I64, Token::Number(n)) => {
+                    match n.small_integer() {
                         Some(x) => slot.integer = x,
                         None => return false,
                     }
@@ -150,7 +182,7 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
                 }
                 (FeatureType::Category, Token::Str(s)) => {
                     slot.text.clear();
-                    slot.text.push_str(s);
+                    slot.text.extend(s.iter().map(|&b| char::from(b)));
                     slot.state = SlotState::Present;
                 }
                 _ => return false,
@@ -159,15 +191,6 @@ fn apply(target: Target, value: Token<'_>, row: &mut DecodedRow) -> bool {
         }
         _ => false,
     }
-}
-
-/// An integer literal short enough to be any i64's.
-fn small_integer(text: &str) -> Option<i64> {
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.len() > MAX_INTEGER_DIGITS {
-        return None;
-    }
-    text.parse().ok()
 }
 
 struct Scanner<'a> {
@@ -197,7 +220,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string of printable ASCII without escapes; `None` for anything else.
-    fn string(&mut self) -> Option<&'a str> {
+    fn string(&mut self) -> Option<&'a [u8]> {
         if !self.eat(b'"') {
             return None;
         }
@@ -211,8 +234,7 @@ impl<'a> Scanner<'a> {
         }
         let text = &self.bytes[start..self.at];
         self.at += 1;
-        // ASCII only, checked above.
-        std::str::from_utf8(text).ok()
+        Some(text)
     }
 
     /// One value: a plain string, a number, `true`, `false` or `null`; `None` for anything else.
@@ -239,41 +261,74 @@ impl<'a> Scanner<'a> {
     /// JSON's number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
     fn number(&mut self) -> Option<Token<'a>> {
         let start = self.at;
-        self.eat(b'-');
+        let negative = self.eat(b'-');
+        let mut digits = Digits::default();
         match self.peek()? {
-            b'0' => self.at += 1,
-            b'1'..=b'9' => self.digits(),
+            b'0' => {
+                self.at += 1;
+                digits.push(0);
+            }
+            b'1'..=b'9' => self.digits(&mut digits),
             _ => return None,
         }
         let mut integer = true;
+        let mut exp10 = 0i32;
         if self.eat(b'.') {
             integer = false;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return None;
             }
-            self.digits();
+            let before = digits.count;
+            self.digits(&mut digits);
+            exp10 = -((digits.count - before) as i32);
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             integer = false;
             self.at += 1;
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
+            let negative_exponent = !self.eat(b'+') && self.eat(b'-');
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
                 return None;
             }
-            self.digits();
+            let mut exponent = 0i32;
+            while let Some(d @ b'0'..=b'9') = self.peek() {
+                exponent = exponent
+                    .saturating_mul(10)
+                    .saturating_add(i32::from(d - b'0'));
+                self.at += 1;
+            }
+            exp10 = match negative_exponent {
+                true => exp10.saturating_sub(exponent),
+                false => exp10.saturating_add(exponent),
+            };
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-        // serde_json reads `-0` as the float -0.0, not the integer 0 (the differential test
-        // found this).
-        let integer = integer && text != "-0";
-        Some(Token::Number { text, integer })
+        Some(Token::Number(Number {
+            text: &self.bytes[start..self.at],
+            integer: integer && !(negative && digits.count == 1 && digits.value == 0),
+            negative,
+            digits: digits.count,
+            mantissa: (digits.count <= 19).then_some(digits.value),
+            exp10,
+        }))
     }
 
-    fn digits(&mut self) {
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
+    fn digits(&mut self, into: &mut Digits) {
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            into.push(d - b'0');
             self.at += 1;
         }
+    }
+}
+
+/// Decimal digits read so far: how many, and their value while it fits (19 digits always do).
+#[derive(Default)]
+struct Digits {
+    count: u32,
+    value: u64,
+}
+
+impl Digits {
+    fn push(&mut self, digit: u8) {
+        self.count += 1;
+        self.value = self.value.wrapping_mul(10).wrapping_add(u64::from(digit));
     }
 }

@@ -34,7 +34,7 @@ impl Hasher for Fnv {
 
 pub(super) struct FieldIndex {
     entries: Vec<(Box<str>, Target)>,
-    by_name: HashMap<Box<str>, usize, BuildHasherDefault<Fnv>>,
+    by_name: HashMap<Box<[u8]>, usize, BuildHasherDefault<Fnv>>,
     /// Where the next key is expected: just after the last one matched. Atomic only so that the
     /// decoder stays `Sync` (relaxed loads and stores are plain moves on x86 and ARM).
     next: AtomicUsize,
@@ -45,7 +45,7 @@ impl FieldIndex {
         let by_name = entries
             .iter()
             .enumerate()
-            .map(|(i, (name, _))| (name.clone(), i))
+            .map(|(i, (name, _))| (Box::from(name.as_bytes()), i))
             .collect();
         FieldIndex {
             entries,
@@ -59,10 +59,12 @@ impl FieldIndex {
         self.next.store(0, Ordering::Relaxed);
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<Target> {
+    /// The target of a key, given as bytes: the fast path's keys are ASCII it has not turned
+    /// into `str`.
+    pub(super) fn get(&self, key: &[u8]) -> Option<Target> {
         let guess = self.next.load(Ordering::Relaxed);
         let i = match self.entries.get(guess) {
-            Some((name, _)) if **name == *key => guess,
+            Some((name, _)) if name.as_bytes() == key => guess,
             _ => *self.by_name.get(key)?,
         };
         self.next.store(i + 1, Ordering::Relaxed);
@@ -89,7 +91,7 @@ mod tests {
             ["a", "id", "b", "ts"],
         ] {
             index.rewind();
-            let found: Vec<_> = order.iter().map(|k| index.get(k)).collect();
+            let found: Vec<_> = order.iter().map(|k| index.get(k.as_bytes())).collect();
             let expected: Vec<_> = order
                 .iter()
                 .map(|k| match *k {
@@ -102,9 +104,9 @@ mod tests {
             assert_eq!(found, expected, "{order:?}");
         }
         index.rewind();
-        assert_eq!(index.get("c"), None);
-        assert_eq!(index.get(""), None);
-        assert_eq!(index.get("id"), Some(Target::Id));
-        assert_eq!(index.get("i"), None);
+        assert_eq!(index.get(b"c"), None);
+        assert_eq!(index.get(b""), None);
+        assert_eq!(index.get(b"id"), Some(Target::Id));
+        assert_eq!(index.get(b"i"), None);
     }
 }

@@ -302,6 +302,13 @@ mod fast_path_agrees_with_serde {
             any::<i64>().prop_map(|x| x.to_string()),
             any::<u64>().prop_map(|x| x.to_string()),
             (-1e6f64..1e6).prop_map(|x| format!("{x:.4}")),
+            // Around the edges of the exact fast path: 19 and 20 digits, mantissas near 2^53,
+            // exponents near ±22, leading zeros after the point.
+            (any::<u64>(), -30i32..30).prop_map(|(m, e)| format!("{m}e{e}")),
+            ((1u64 << 53) - 3..(1u64 << 53) + 3, -24i32..24).prop_map(|(m, e)| format!("-{m}E{e}")),
+            "-?(0|[1-9][0-9]{0,3})\\.[0-9]{1,21}",
+            "[0-9]\\.[0-9]{0,6}[eE][+-]?[0-9]{1,3}",
+            "0\\.0{0,25}[1-9][0-9]{0,8}",
             Just("1e400".to_string()),
             Just("-0".to_string()),
             Just("-0.0".to_string()),
@@ -371,6 +378,18 @@ mod fast_path_agrees_with_serde {
             let a = outcome(fast.decode(&payload, Some(1_000)));
             let b = outcome(slow.decode_with_serde(&payload, Some(1_000)));
             prop_assert_eq!(a, b, "payload {:?}", String::from_utf8_lossy(&payload));
+        }
+
+        /// Events that are otherwise valid, so that nearly every generated number is compared
+        /// as a value (an f32, an f64 and an i64 field), not lost to another rejection.
+        #[test]
+        fn on_generated_numbers(temp in value(), energy in value(), count in value()) {
+            let payload = format!(r#"{{"id":"a","temp":{temp},"energy":{energy},"count":{count}}}"#);
+            let mut fast = EventDecoder::new(&schema(), 4096);
+            let mut slow = EventDecoder::new(&schema(), 4096);
+            let a = outcome(fast.decode(payload.as_bytes(), Some(1_000)));
+            let b = outcome(slow.decode_with_serde(payload.as_bytes(), Some(1_000)));
+            prop_assert_eq!(a, b, "payload {}", payload);
         }
     }
 
