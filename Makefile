@@ -18,7 +18,7 @@ export TANSU_BIN      := $(TANSU)
 CARGO_DENY := $(TOOLS)/bin/cargo-deny
 CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
 
-.PHONY: help run test soak fuzz deny bench bench-e2e lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
+.PHONY: help run test soak fuzz deny bench bench-e2e bench-gpu-pack lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ run: $(VENV_OK) build-deps ## The demo: embedded broker, demo model, live sensor
 	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
 
 test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
-	$(CARGO) build -p driftline --bin driftline
+	$(CARGO) build -p driftline --bin driftline -p driftline-benches --bin bench_gpu
 	$(CARGO) test --workspace --exclude driftline-benches
 
 soak: $(VENV_OK) build-deps $(TANSU) ## The long fault runs (kill -9 and broker restarts in 1M events, one and two instances); see RELIABILITY.md
@@ -51,6 +51,9 @@ bench: $(VENV_OK) build-deps ## Criterion benches (see BENCHMARKS.md)
 
 bench-e2e: $(VENV_OK) build-deps $(TANSU) ## End-to-end harness: (a)-(f) on the MockCluster, (a),(b) on tansu, latency at half load, RSS over 10M events (BENCH_E2E_ARGS="--events N --repeats R --rss-events N")
 	$(CARGO) run --release -q -p driftline-benches --bin bench_e2e -- $(BENCH_E2E_ARGS)
+
+bench-gpu-pack: $(VENV_OK) ## Pack the GPU benchmark for a lent H100/H200 into .ort-gpu and .gpu-bench (then run benches/gpu/run-on-device.sh there; BENCHMARKS.md, "GPU")
+	bash benches/gpu/pack.sh
 
 validate: $(VENV_OK) ## Check configs/demo.toml against the demo model
 	$(CARGO) run -q -p driftline -- validate --config configs/demo.toml

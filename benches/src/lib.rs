@@ -11,6 +11,8 @@ use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray};
 use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions, Provider};
 use driftline_operators::schema::{EventSchema, FeatureSpec, FeatureType};
 
+pub mod in_process;
+
 /// A path relative to the repository root.
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,18 +27,36 @@ pub const DEMO_MODEL_SHA256: &str =
 /// The demo model on the CPU with one intra-op thread. ONNX Runtime comes from
 /// `ORT_DYLIB_PATH`, else `.venv/libonnxruntime.so`.
 pub fn demo_model(schema: &EventSchema) -> InferenceModel {
+    load_model(
+        &repo_path("models/anomaly_classifier.onnx"),
+        Provider::Cpu,
+        schema,
+    )
+    .expect("demo model loads")
+}
+
+/// ONNX Runtime from `ORT_DYLIB_PATH`, else `.venv/libonnxruntime.so` (loaded once per process).
+pub fn runtime() -> ort::environment::Environment {
     let library = std::env::var_os("ORT_DYLIB_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_path(".venv/libonnxruntime.so"));
-    let runtime = load_runtime(&library)
-        .unwrap_or_else(|e| panic!("{e}: run `make test`, which installs ONNX Runtime into .venv"));
+    load_runtime(&library)
+        .unwrap_or_else(|e| panic!("{e}: run `make test`, which installs ONNX Runtime into .venv"))
+}
+
+/// A model as the pipeline loads it, with one intra-op thread.
+pub fn load_model(
+    path: &std::path::Path,
+    provider: Provider,
+    schema: &EventSchema,
+) -> Result<InferenceModel, driftline_operators::infer::InferError> {
     let options = ModelOptions {
-        path: repo_path("models/anomaly_classifier.onnx"),
-        provider: Provider::Cpu,
+        path: path.to_path_buf(),
+        provider,
         intra_threads: 1,
         inputs: vec![],
     };
-    InferenceModel::load(&runtime, &options, schema).expect("demo model loads")
+    InferenceModel::load(&runtime(), &options, schema)
 }
 
 /// One simulated sensor: its name and healthy Normal(mean, std).

@@ -30,12 +30,18 @@ pub fn repo_root() -> PathBuf {
 
 /// The `driftline` binary built beside this test executable (`make test` builds it first).
 pub fn driftline_bin() -> PathBuf {
+    built_bin("driftline", "driftline")
+}
+
+/// Binary `name` of package `package`, built beside this test executable (`make test` builds
+/// the ones the tests run).
+pub fn built_bin(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = dir.join("driftline");
+    let bin = dir.join(name);
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build -p driftline` (make test does)",
+        "{} is missing: run `cargo build -p {package} --bin {name}` (make test does)",
         bin.display()
     );
     bin
