@@ -168,7 +168,25 @@ async fn a_canary_takes_its_share_by_key_with_its_own_metrics_and_drift() {
     let serving = of("probabilities[1]");
     assert!(!canary.is_empty() && !serving.is_empty(), "{reports:?}");
     assert!(canary.iter().all(|r| r["drift"] == true), "{canary:?}");
-    assert!(serving.iter().all(|r| r["drift"] == false), "{serving:?}");
+    // The serving model's windows stay far below the PSI and KL thresholds. Its exact KS is
+    // not asserted: with ~1 800 values a window it flags shifts far too small to matter. A CI
+    // run saw one window of eight at p = 0.0017 against a threshold of 0.0023 while its PSI
+    // was 0.015; that run's serving p-values ran from 0.0017 to 0.37.
+    assert!(
+        serving
+            .iter()
+            .all(|r| r["psi"]["drift"] == false && r["kl"]["drift"] == false),
+        "{serving:?}"
+    );
+    let psi = |r: &&Value| r["psi"]["value"].as_f64().expect("psi");
+    let (serving_psi, canary_psi) = (
+        serving.iter().map(psi).fold(0.0, f64::max),
+        canary.iter().map(psi).fold(f64::INFINITY, f64::min),
+    );
+    assert!(
+        canary_psi > 5.0 * serving_psi,
+        "the canary's smallest PSI {canary_psi} is not well above the serving model's largest {serving_psi}"
+    );
     // Each variant's window holds its own events: about a tenth of the canary's.
     let events_of = |r: &&Value| {
         r["window"]["events"].as_u64().expect("events")
