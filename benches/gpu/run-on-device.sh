@@ -27,4 +27,5 @@ trap 'kill $dmon 2>/dev/null || true' EXIT
 timeout "${BENCH_GPU_TIMEOUT:-420}" "$work/bench_gpu" \
   --models "$work/mlp_16x64x2.onnx,$work/mlp_16x2048x2048x2048x2.onnx" \
   --batches "${BENCH_GPU_BATCHES:-1024,8192}" --seconds "${BENCH_GPU_SECONDS:-2}" \
-  --repeats "${BENCH_GPU_REPEATS:-3}" --json "$out/gpu.json" "$@" | tee "$out/table.md"
+  --repeats "${BENCH_GPU_REPEATS:-3}" --inference-threads "${BENCH_GPU_INFERENCE_THREADS:-2}" \
+  --json "$out/gpu.json" "$@" | tee "$out/table.md"
