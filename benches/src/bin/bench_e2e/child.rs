@@ -69,7 +69,11 @@ pub fn settings(args: &ChildArgs) -> anyhow::Result<Settings> {
         ("KAFKA__GROUP_ID", args.group.clone()),
         ("DRIFT__ENABLED", args.drift.to_string()),
         ("HEALTH__LISTEN", String::new()),
-        ("LOG__LEVEL", "error".into()),
+        // BENCH_E2E_LOG=warn (or info) shows what the pipeline says during a run.
+        (
+            "LOG__LEVEL",
+            std::env::var("BENCH_E2E_LOG").unwrap_or_else(|_| "error".into()),
+        ),
         (
             "MODEL__PATH",
             root.join("models/anomaly_classifier.onnx")
@@ -163,6 +167,7 @@ fn driftline_run(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
                 let mut rss = Vec::new();
                 let mut next_sample = Instant::now();
                 let mut progress = Progress::default();
+                let timeline = std::env::var_os("BENCH_E2E_TIMELINE").is_some();
                 loop {
                     let m = metrics.snapshot();
                     if first.is_none() && m.events_in > 0 {
@@ -172,6 +177,16 @@ fn driftline_run(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
                     if Instant::now() >= next_sample {
                         rss.push(process_stats::resident_bytes().unwrap_or(0));
                         next_sample += Duration::from_secs(1);
+                        if timeline {
+                            // One line a second: where a run falls behind, and which stage.
+                            eprintln!(
+                                "t={} in={} out={} rss_mib={}",
+                                rss.len(),
+                                m.events_in,
+                                m.predictions_out,
+                                rss.last().copied().unwrap_or(0) >> 20
+                            );
+                        }
                     }
                     if m.predictions_out + m.dead_letters_out >= n
                         || started.elapsed() > limit
