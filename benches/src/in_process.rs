@@ -106,6 +106,8 @@ pub fn run_operators(
             let rx = Arc::clone(&scored_rx);
             encoders.push(scope.spawn(move || encode_from(&rx)));
         }
+        // Only the stages hold the receivers, so a stage that fails unblocks the one feeding it.
+        drop(scored_rx);
         let inline = stages.encode_threads == 0;
         let mut scorers = Vec::new();
         for model in models.iter_mut() {
@@ -113,6 +115,7 @@ pub fn run_operators(
             scorers
                 .push(scope.spawn(move || infer_from(model, &rx, inline.then(Encoder::new), tx)));
         }
+        drop(batch_rx);
         drop(scored_tx);
         let mut totals: InferTotals = (0, 0, 0, 0.0);
         for scorer in scorers {
