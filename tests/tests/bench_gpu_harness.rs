@@ -21,21 +21,7 @@ fn every_layout_scores_and_matches_bare_onnx_runtime() {
     let small = dir.path().join("mlp_16x64x2.onnx");
     let demo = repo_root().join("models/anomaly_classifier.onnx");
     let json = dir.path().join("gpu.json");
-    let run = Command::new(built_bin("driftline-benches", "bench_gpu"))
-        .env(
-            "ORT_DYLIB_PATH",
-            repo_root().join(".venv/libonnxruntime.so"),
-        )
-        .args([
-            "--provider",
-            "cpu",
-            "--events",
-            "20000",
-            "--seconds",
-            "0.2",
-            "--repeats",
-            "1",
-        ])
+    let run = bench_gpu(20_000, "0.2")
         .args([
             "--batches",
             "64,1024",
@@ -85,21 +71,7 @@ fn every_layout_scores_and_matches_bare_onnx_runtime() {
 
 #[test]
 fn a_model_without_the_demo_signature_is_refused_with_the_reason() {
-    let run = Command::new(built_bin("driftline-benches", "bench_gpu"))
-        .env(
-            "ORT_DYLIB_PATH",
-            repo_root().join(".venv/libonnxruntime.so"),
-        )
-        .args([
-            "--provider",
-            "cpu",
-            "--events",
-            "2000",
-            "--seconds",
-            "0.1",
-            "--repeats",
-            "1",
-        ])
+    let run = bench_gpu(2_000, "0.1")
         .arg("--models")
         .arg(repo_root().join("tests/fixtures/two_inputs.onnx"))
         .output()
@@ -110,4 +82,18 @@ fn a_model_without_the_demo_signature_is_refused_with_the_reason() {
         stderr.contains("two_inputs.onnx") && stderr.contains("model.inputs"),
         "{stderr}"
     );
+}
+
+/// The harness on the CPU with this machine's ONNX Runtime: `events` payloads, one repeat of
+/// `seconds` per run.
+fn bench_gpu(events: u64, seconds: &str) -> Command {
+    let mut command = Command::new(built_bin("driftline-benches", "bench_gpu"));
+    command
+        .env(
+            "ORT_DYLIB_PATH",
+            repo_root().join(".venv/libonnxruntime.so"),
+        )
+        .args(["--provider", "cpu", "--repeats", "1", "--seconds", seconds])
+        .args(["--events", &events.to_string()]);
+    command
 }
