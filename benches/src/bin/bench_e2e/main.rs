@@ -12,7 +12,8 @@
 //! run kept up with its feed). Every run is a child process (its own peak RSS and CPU time),
 //! repeated.
 //!
-//!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N] [--rss-rate R] [--rss-mode driftline|passthrough] [--runs abcdefl]
+//!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N] [--rss-rate R] [--rss-mode driftline|passthrough]
+//!               [--rss-broker mock|tansu] [--runs abcdefl]
 mod child;
 mod memory;
 mod report;
@@ -25,7 +26,7 @@ use driftline::embedded_broker::EmbeddedBroker;
 use driftline::gen::{self, GenOptions};
 use driftline_tests::{create_topics, Tansu};
 use report::{Measured, Row};
-use spawn::{python, spawn_child};
+use spawn::{python, spawn_child, spawn_child_until};
 
 struct Options {
     events: u64,
@@ -37,6 +38,8 @@ struct Options {
     /// What the RSS run streams through: `driftline`, or `passthrough` to see the broker and
     /// feed alone over the same long run.
     rss_mode: String,
+    /// Where the RSS run streams: `mock` (the MockCluster) or `tansu`.
+    rss_broker: String,
     /// Which of the MockCluster runs a..f to do, and `l` for the live-feed latency and RSS runs
     /// (all by default; `--runs b` for profiling).
     runs: String,
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         runs: "abcdefl".into(),
         rss_rate: 0,
         rss_mode: "driftline".to_string(),
+        rss_broker: "mock".to_string(),
     };
     for pair in args.chunks(2) {
         let value = || -> anyhow::Result<u64> {
@@ -70,6 +74,9 @@ fn main() -> anyhow::Result<()> {
             "--rss-events" => o.rss_events = value()?,
             "--rss-rate" => o.rss_rate = value()?,
             "--rss-mode" => o.rss_mode = pair.get(1).context("--rss-mode needs a mode")?.clone(),
+            "--rss-broker" => {
+                o.rss_broker = pair.get(1).context("--rss-broker needs a broker")?.clone()
+            }
             "--runs" => o.runs = pair.get(1).context("--runs needs letters")?.clone(),
             other => bail!("unknown flag {other}"),
         }
@@ -229,7 +236,12 @@ fn drive(o: &Options) -> anyhow::Result<()> {
     let mut rss_check: Option<LiveCheck> = None;
     if o.runs.contains('b') && o.runs.contains('l') {
         let offered = rows[1].median_rate() as u64;
-        let live_max = live_run(&broker, &b, "driftline", offered, offered * 5)?
+        let mock = LiveBroker {
+            bootstrap: &b,
+            create_topic: &|topic, partitions| Ok(broker.create_topic(topic, partitions)?),
+            partitions: 64,
+        };
+        let live_max = live_run(&mock, "driftline", offered, offered * 5)?
             .measured
             .rate();
         let half = (live_max / 2.0) as u64;
@@ -247,7 +259,7 @@ fn drive(o: &Options) -> anyhow::Result<()> {
                 };
                 for _ in 0..o.repeats {
                     row.runs
-                        .push(live_run(&broker, &b, mode, rate, rate * 8)?.measured);
+                        .push(live_run(&mock, mode, rate, rate * 8)?.measured);
                 }
                 live_rows.push(row);
             }
@@ -259,16 +271,42 @@ fn drive(o: &Options) -> anyhow::Result<()> {
             // past about 0.9 M events the mock deletes input before it is read. A quarter of the
             // live maximum leaves room for the machine's noise; the run is checked either way
             // (every output, and a p99 that shows no backlog).
-            let rate = if o.rss_rate > 0 {
-                o.rss_rate
-            } else {
-                (live_max / 4.0) as u64
+            // `--rss-broker tansu`: a broker that stays steady for minutes, at tansu's pace
+            // (one core for tansu + sqlite caps a live run near 17k/s here).
+            let on_tansu = o.rss_broker == "tansu";
+            let rate = match (o.rss_rate, on_tansu) {
+                (0, true) => 10_000,
+                (0, false) => (live_max / 4.0) as u64,
+                (rate, _) => rate,
             };
-            eprintln!("RSS run: {} events live at {rate}/s…", o.rss_events);
-            let run = live_run(&broker, &b, &o.rss_mode, rate, o.rss_events)?;
+            eprintln!(
+                "RSS run: {} events live at {rate}/s on {}…",
+                o.rss_events, o.rss_broker
+            );
+            let run = if on_tansu {
+                let tansu = Tansu::start();
+                let admin = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let create_topic = |topic: &str, partitions: i32| -> anyhow::Result<()> {
+                    admin.block_on(create_topics(&tansu.bootstrap, &[(topic, partitions)]));
+                    Ok(())
+                };
+                let broker = LiveBroker {
+                    bootstrap: &tansu.bootstrap,
+                    create_topic: &create_topic,
+                    partitions: 6,
+                };
+                live_run(&broker, &o.rss_mode, rate, o.rss_events)?
+            } else {
+                live_run(&mock, &o.rss_mode, rate, o.rss_events)?
+            };
             rss_check = Some(run.check);
             rss.runs.push(run.measured);
-            rss.name = format!("{}, {} events live at {rate}/s", o.rss_mode, o.rss_events);
+            rss.name = format!(
+                "{}, {} events live at {rate}/s on {}",
+                o.rss_mode, o.rss_events, o.rss_broker
+            );
         }
     }
     let medians: Vec<f64> = rows.iter().map(Row::median_rate).collect();
@@ -298,7 +336,7 @@ fn drive(o: &Options) -> anyhow::Result<()> {
     if let (Some(m), Some(check)) = (rss.runs.first(), rss_check) {
         if !check.kept_up() {
             println!(
-                "\nRSS, {}: NOT A STEADY STATE, the run fell behind its feed ({} of {} outputs, {} events reached the input topic, p99 {:.1} ms against {STEADY_P99_MS} ms); its growth below is a backlog's, not a leak's. Rerun with a lower --rss-rate.",
+                "\nRSS, {}: NOT A STEADY STATE ({} of {} outputs, {} events reached the input topic, p99 {:.1} ms against {STEADY_P99_MS} ms): events waited, in the broker or in driftline (BENCH_E2E_TIMELINE=1 shows which), and a backlog in driftline grows RSS by configuration. Read the growth below with that in mind, or rerun with a lower --rss-rate.",
                 rss.name,
                 m.events,
                 check.expected,
@@ -367,19 +405,26 @@ impl LiveCheck {
     }
 }
 
-/// driftline consuming a live feed at `rate` on a fresh topic.
+/// Where a live run streams: a bootstrap, a way to make topics, and how many partitions each.
+struct LiveBroker<'a> {
+    bootstrap: &'a str,
+    create_topic: &'a dyn Fn(&str, i32) -> anyhow::Result<()>,
+    partitions: i32,
+}
+
+/// driftline (or the passthrough) consuming a live feed at `rate` on a fresh topic.
 fn live_run(
-    broker: &EmbeddedBroker,
-    b: &str,
+    broker: &LiveBroker<'_>,
     mode: &str,
     rate: u64,
     events: u64,
 ) -> anyhow::Result<LiveRun> {
+    let (b, partitions) = (broker.bootstrap, broker.partitions);
     let input = unique("live");
-    broker.create_topic(&input, 64)?;
+    (broker.create_topic)(&input, partitions)?;
     let out = unique("live-out");
     for suffix in ["", ".dlq", ".drift", ".alerts"] {
-        broker.create_topic(&format!("{out}{suffix}"), 64)?;
+        (broker.create_topic)(&format!("{out}{suffix}"), partitions)?;
     }
     let feed = {
         let (b, input) = (b.to_string(), input.clone());
@@ -399,7 +444,9 @@ fn live_run(
             )
         })
     };
-    let measured = spawn_child(mode, b, &input, &out, events, false)?;
+    // Twice the feed's duration and a minute, and never less than the usual ten.
+    let limit_s = (2 * events / rate.max(1) + 60).max(600);
+    let measured = spawn_child_until(mode, b, &input, &out, events, false, limit_s)?;
     if measured.events < events {
         eprintln!(
             "warning: a live {mode} run ended with {} of {events} outputs (fell behind beyond the mock's retention?)",
@@ -412,7 +459,7 @@ fn live_run(
         expected: events,
         complete: measured.events >= events,
         p99_ms: measured.p99_ms.unwrap_or(f64::INFINITY),
-        landed: driftline_tests::topic_size(b, &input, 64),
+        landed: driftline_tests::topic_size(b, &input, partitions),
     };
     Ok(LiveRun { measured, check })
 }

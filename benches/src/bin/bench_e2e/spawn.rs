@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::report::Measured;
 use crate::unique;
 
-/// Runs this binary as `child MODE …` and measures it.
+/// Runs this binary as `child MODE …` and measures it; the child gives up after 600 s.
 pub fn spawn_child(
     mode: &str,
     b: &str,
@@ -16,6 +16,19 @@ pub fn spawn_child(
     output: &str,
     events: u64,
     drift: bool,
+) -> anyhow::Result<Measured> {
+    spawn_child_until(mode, b, input, output, events, drift, 600)
+}
+
+/// [`spawn_child`] with the child's time limit in seconds.
+pub fn spawn_child_until(
+    mode: &str,
+    b: &str,
+    input: &str,
+    output: &str,
+    events: u64,
+    drift: bool,
+    limit_s: u64,
 ) -> anyhow::Result<Measured> {
     let exe = std::env::current_exe()?;
     let group = unique("group");
@@ -27,7 +40,7 @@ pub fn spawn_child(
         &group,
         &events.to_string(),
         if drift { "drift" } else { "plain" },
-        "600",
+        &limit_s.to_string(),
     ];
     measure(Command::new(exe).arg("child").args(args))
 }
