@@ -71,8 +71,27 @@ pub fn demo_payloads(count: u64) -> anyhow::Result<Vec<Vec<u8>>> {
 
 type Scored = (SourceBatch, Vec<(String, ArrayRef)>);
 
-/// What one inference thread did: rows, bytes encoded inline, batches, seconds inside `run`.
-type InferTotals = (u64, usize, u64, f64);
+/// What inference threads did.
+#[derive(Debug, Default, Clone, Copy)]
+struct InferTotals {
+    rows: u64,
+    /// Bytes of predictions encoded on the inference thread (no encode threads).
+    bytes_encoded: usize,
+    batches: u64,
+    /// Seconds inside `InferenceModel::run`.
+    seconds: f64,
+}
+
+impl InferTotals {
+    fn add(self, other: InferTotals) -> InferTotals {
+        InferTotals {
+            rows: self.rows + other.rows,
+            bytes_encoded: self.bytes_encoded + other.bytes_encoded,
+            batches: self.batches + other.batches,
+            seconds: self.seconds + other.seconds,
+        }
+    }
+}
 
 /// Runs the payloads through decode, inference (one thread per model) and encode once per
 /// pass; times from the first decode to the last encoded row.
@@ -117,26 +136,25 @@ pub fn run_operators(
         }
         drop(batch_rx);
         drop(scored_tx);
-        let mut totals: InferTotals = (0, 0, 0, 0.0);
+        let mut totals = InferTotals::default();
         for scorer in scorers {
-            let (rows, bytes, batches, seconds) = scorer.join().expect("inference thread")?;
-            totals = (
-                totals.0 + rows,
-                totals.1 + bytes,
-                totals.2 + batches,
-                totals.3 + seconds,
-            );
+            totals = totals.add(scorer.join().expect("inference thread")?);
         }
         for decoder in decoders {
             decoder.join().expect("decode thread")?;
         }
         for encoder in encoders {
-            totals.1 += encoder.join().expect("encode thread");
+            totals.bytes_encoded += encoder.join().expect("encode thread");
         }
         Ok(totals)
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    let (rows, bytes_encoded, batches, infer_seconds) = totals;
+    let InferTotals {
+        rows,
+        bytes_encoded,
+        batches,
+        seconds: infer_seconds,
+    } = totals;
     anyhow::ensure!(
         rows > 0 && bytes_encoded > 0,
         "nothing was scored and encoded"
@@ -158,7 +176,7 @@ fn infer_from(
     mut encoder: Option<Encoder>,
     tx: SyncSender<Scored>,
 ) -> anyhow::Result<InferTotals> {
-    let mut totals: InferTotals = (0, 0, 0, 0.0);
+    let mut totals = InferTotals::default();
     loop {
         let next = rx.lock().expect("batch queue").recv();
         let Ok(batch) = next else {
@@ -166,11 +184,11 @@ fn infer_from(
         };
         let started = Instant::now();
         let outputs = model.run(&batch.batch)?;
-        totals.3 += started.elapsed().as_secs_f64();
-        totals.0 += batch.num_rows() as u64;
-        totals.2 += 1;
+        totals.seconds += started.elapsed().as_secs_f64();
+        totals.rows += batch.num_rows() as u64;
+        totals.batches += 1;
         match &mut encoder {
-            Some(encoder) => totals.1 += encoder.encode(&batch, &outputs),
+            Some(encoder) => totals.bytes_encoded += encoder.encode(&batch, &outputs),
             None => {
                 if tx.send((batch, outputs)).is_err() {
                     anyhow::bail!("the encode threads stopped");

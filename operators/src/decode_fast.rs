@@ -6,8 +6,8 @@
 //! escape, a non-ASCII byte, a nested value, a duplicate or missing field, a wrong type, a number
 //! out of range, a syntax error) it gives up, and serde_json decodes the event from scratch,
 //! accepting or rejecting it with the exact reason. So every event it accepts, serde_json accepts
-//! with the same row (the differential test in `decode_tests.rs` and the decode fuzz target
-//! check this), and the rules in `decode` hold unchanged. Numbers are correctly rounded, as
+//! with the same row (the differential tests in `decode_fast_tests.rs` and the decode fuzz
+//! target check this), and the rules in `decode` hold unchanged. Numbers are correctly rounded, as
 //! serde_json's `float_roundtrip` reads them: by Clinger's exact fast path when the digits and
 //! the exponent are small (nearly every sensor reading), else by the standard library.
 use super::{DecodedRow, FieldIndex, SlotState, Target};

@@ -420,7 +420,13 @@ fn options() -> anyhow::Result<Options> {
             .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--models" => o.models = value.split(',').map(PathBuf::from).collect(),
-            "--provider" => o.cuda = value == "cuda",
+            "--provider" => {
+                o.cuda = match value.as_str() {
+                    "cuda" => true,
+                    "cpu" => false,
+                    other => anyhow::bail!("--provider is cuda or cpu, not {other}"),
+                }
+            }
             "--batches" => {
                 o.batches = value.split(',').map(str::parse).collect::<Result<_, _>>()?
             }
