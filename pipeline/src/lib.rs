@@ -5,6 +5,8 @@
 //! be committed. The operators themselves live in the `driftline-operators` crate.
 //! Operations: [`health`] and [`health_server`] (probes, `/metrics`), [`otel_metrics`] and
 //! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
+#[cfg(feature = "mimalloc")]
+mod allocator;
 pub mod batch_cli;
 pub mod canary;
 pub mod cli;

@@ -1,0 +1,16 @@
+//! The process allocator: mimalloc, for Rust and, through its `override` feature, for the C
+//! libraries too (librdkafka, ONNX Runtime), since they call `malloc` and `free` directly.
+//!
+//! Why: librdkafka copies every produced record (payload and header list) on the sink thread
+//! and frees it on the thread that serves delivery reports. glibc's allocator handles frees from
+//! another thread through locked arenas, and perf of `bench_e2e --runs b` put `_int_malloc` at
+//! 35% of the sink thread and `_int_free` ahead of everything else on the delivery thread.
+//! mimalloc frees cross-thread into per-page lists without a lock. Side by side in one sitting
+//! (BENCHMARKS.md, "End to end"), the whole pipeline on the MockCluster went from about 390k to
+//! 570k events/s on the same two cores; the rdkafka passthrough is in this binary too, so the
+//! comparison with it stays like for like.
+//!
+//! Every binary that links this library (driftline, the benchmarks, the tests) gets it, through
+//! the default feature `mimalloc`; the fuzz targets turn it off (their sanitizer owns malloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
