@@ -82,7 +82,14 @@ impl QuantileBinning {
         if x.is_nan() {
             return None;
         }
-        Some(self.cuts.partition_point(|&c| c < x))
+        // The number of cuts below `x` (the cuts are finite and non-decreasing). For the usual
+        // ten bins a count without branches beats a binary search, whose branches the data
+        // decide: perf put the search at 18% of the drift thread in `bench_e2e` (c).
+        if self.cuts.len() <= LINEAR_COUNT_MAX_CUTS {
+            Some(self.cuts.iter().map(|&c| usize::from(c < x)).sum())
+        } else {
+            Some(self.cuts.partition_point(|&c| c < x))
+        }
     }
 
     /// Counts per bin of `values`; NaNs are skipped.
@@ -94,6 +101,9 @@ impl QuantileBinning {
         counts
     }
 }
+
+/// Up to this many cuts [`QuantileBinning::bin_of`] counts linearly rather than searching.
+const LINEAR_COUNT_MAX_CUTS: usize = 32;
 
 /// One bin per category, categories sorted by their string (byte) order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -165,6 +175,23 @@ mod tests {
         assert_eq!(binning.bin_of(2.5), Some(3));
         assert_eq!(binning.bin_of(9.0), Some(4));
         assert_eq!(binning.bin_of(f64::NAN), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bin_of_counts_the_cuts_below(
+            cuts in proptest::collection::vec(-5i32..5, 1..48),
+            x in -6.0f64..6.0,
+        ) {
+            // Integer cuts make ties with x likely; up to 47 cuts take both ways of counting.
+            let mut cuts: Vec<f64> = cuts.into_iter().map(f64::from).collect();
+            cuts.sort_by(f64::total_cmp);
+            let b = QuantileBinning::from_cuts(cuts.clone()).unwrap();
+            for x in [x, x.round(), -0.0, 0.0] {
+                proptest::prop_assert_eq!(b.bin_of(x), Some(cuts.partition_point(|&c| c < x)));
+            }
+            proptest::prop_assert_eq!(b.bin_of(f64::NAN), None);
+        }
     }
 
     #[test]

@@ -123,7 +123,42 @@ fn exact_at_ten_thousand_is_fast() {
     }
 }
 
+/// Values with many ties, both zeros, and spread-out ones.
+fn tie_prone_values() -> impl Strategy<Value = Vec<f64>> {
+    let value = prop_oneof![
+        (-4i32..4).prop_map(f64::from),
+        Just(-0.0),
+        Just(0.0),
+        -3.0f64..3.0,
+    ];
+    prop::collection::vec(value, 1..300)
+}
+
+fn ascending(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 proptest! {
+    #[test]
+    fn fast_statistic_agrees_with_the_definition(r in tie_prone_values(), c in tie_prone_values()) {
+        let (r, c) = (ascending(r), ascending(c));
+        let fast = ks_statistic_sorted(&r, &c);
+        let every = ks_statistic_every_step(&r, &c, (0, 0), (0, 0.0));
+        prop_assert_eq!(fast.h, every.h);
+        prop_assert_eq!(fast.lcm, every.lcm);
+        prop_assert_eq!(fast.float_d.to_bits(), every.float_d.to_bits());
+    }
+
+    #[test]
+    fn a_sorted_reference_gives_what_ks_2samp_gives(r in tie_prone_values(), c in tie_prone_values()) {
+        let sorted = ascending(r.clone());
+        let want = ks_2samp(&r, &c, KsMode::Auto).unwrap();
+        prop_assert_eq!(&ks_2samp_sorted_reference(&sorted, &c, KsMode::Auto).unwrap(), &want);
+        // An unsorted reference is sorted on the way.
+        prop_assert_eq!(&ks_2samp_sorted_reference(&r, &c, KsMode::Auto).unwrap(), &want);
+    }
+
     #[test]
     fn statistic_and_pvalue_are_in_range(
         r in prop::collection::vec(-5i32..5, 1..60),
@@ -156,4 +191,19 @@ proptest! {
         prop_assert!(b.statistic_lower_bound <= d + 1e-12);
         prop_assert!(d <= b.statistic_lower_bound + b.error_bound + 1e-12);
     }
+}
+
+#[test]
+fn a_reference_with_nan_is_refused_like_ks_2samp() {
+    for r in [[f64::NAN, 1.0], [1.0, f64::NAN], [-f64::NAN, 1.0]] {
+        let sorted = ascending(r.to_vec());
+        assert_eq!(
+            ks_2samp_sorted_reference(&sorted, &[1.0], KsMode::Auto),
+            Err(DriftError::NonFinite { which: "reference" })
+        );
+    }
+    assert_eq!(
+        ks_2samp_sorted_reference(&[1.0], &[f64::NAN], KsMode::Auto),
+        Err(DriftError::NonFinite { which: "current" })
+    );
 }

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 
 use super::error::DriftError;
 use super::histogram::BinnedHistogram;
-use super::ks::{binned_ks, ks_2samp, BinnedKs, KsMode, KsResult};
+use super::ks::{binned_ks, ks_2samp_sorted_reference, BinnedKs, KsMode, KsResult};
 pub use super::window_config::{PaneClock, WindowConfig};
 
 /// What happened to a time-stamped event.
@@ -64,6 +64,8 @@ pub struct WindowSnapshot {
 impl WindowSnapshot {
     /// Exact KS from retained values when there are any, else binned KS
     /// against the reference histogram (same bins); `None` if empty.
+    /// `reference` is best sorted ascending (a profile's sample is): then only the window's
+    /// values are sorted.
     pub fn ks_against(
         &self,
         reference: &[f64],
@@ -71,7 +73,9 @@ impl WindowSnapshot {
         mode: KsMode,
     ) -> Option<WindowKs> {
         match &self.values {
-            Some(v) if !v.is_empty() => ks_2samp(reference, v, mode).ok().map(WindowKs::Retained),
+            Some(v) if !v.is_empty() => ks_2samp_sorted_reference(reference, v, mode)
+                .ok()
+                .map(WindowKs::Retained),
             _ => binned_ks(reference_counts, self.histogram.counts()).map(WindowKs::Binned),
         }
     }
