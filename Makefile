@@ -28,6 +28,7 @@ run: $(VENV_OK) build-deps ## The demo: embedded broker, demo model, live sensor
 
 test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline -p driftline-benches --bin bench_gpu
+	$(CARGO) test -p driftline-benches --bins
 	$(CARGO) test --workspace --exclude driftline-benches
 
 soak: $(VENV_OK) build-deps $(TANSU) ## The long fault runs (kill -9 and broker restarts in 1M events, one and two instances); see RELIABILITY.md

@@ -360,20 +360,28 @@ fn drive(o: &Options) -> anyhow::Result<()> {
                 check.p99_ms,
             );
         }
-        if let Some((warm, peak, growth)) = report::rss_growth(&m.rss_samples) {
+        if let Some((third, last, growth)) = report::rss_level_growth(&m.rss_samples) {
             println!(
-                "\nRSS, {}: {warm:.0} MiB at 20% of the run, peak after it {peak:.0} MiB: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.",
+                "\nRSS, {}: level {third:.0} MiB after warm-up (the third tenth of the run), {last:.0} MiB in the last tenth: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.",
                 rss.name,
                 growth * 100.0,
                 m.rate(),
                 m.p99_ms.unwrap_or(f64::NAN)
             );
-            let n = m.rss_samples.len();
-            let deciles: Vec<String> = (1..=10)
-                .map(|d| m.rss_samples[(n * d / 10).min(n - 1)])
-                .map(|b| format!("{:.0}", b as f64 / 1048576.0))
-                .collect();
-            println!("RSS MiB at each tenth of the run: {}", deciles.join(", "));
+            let levels = report::rss_levels(&m.rss_samples).unwrap_or_default();
+            let levels: Vec<String> = levels.iter().map(|l| format!("{l:.0}")).collect();
+            println!(
+                "RSS MiB, level (median) of each tenth of the run: {}",
+                levels.join(", ")
+            );
+        }
+        if let Some((warm, peak, growth)) = report::rss_growth(&m.rss_samples) {
+            // Single samples, for comparison with runs before the level measure: the swing of an
+            // allocator that returns memory counts here too.
+            println!(
+                "RSS single samples: {warm:.0} MiB at 20% of the run, peak after it {peak:.0} MiB ({:+.1}%)",
+                growth * 100.0
+            );
         }
     }
     Ok(())

@@ -107,6 +107,8 @@ pub fn ratio_table(ratios: &[(&str, f64, f64)]) -> String {
 }
 
 /// RSS growth after warm-up: the largest sample of the last 80% over the sample at 20%.
+/// Single samples: with an allocator that returns memory and takes it again, this measures the
+/// swing as much as any growth; [`rss_level_growth`] is what the target is judged by.
 pub fn rss_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
     if samples.len() < 5 {
         return None;
@@ -114,6 +116,30 @@ pub fn rss_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
     let warm = samples[samples.len() / 5] as f64;
     let peak = samples[samples.len() / 5..].iter().copied().max()? as f64;
     Some((warm / 1048576.0, peak / 1048576.0, peak / warm - 1.0))
+}
+
+/// RSS level (MiB) of each tenth of the run: the median of its samples.
+pub fn rss_levels(samples: &[u64]) -> Option<Vec<f64>> {
+    let n = samples.len();
+    if n < 10 {
+        return None;
+    }
+    let levels = (0..10)
+        .map(|d| {
+            let tenth = &samples[n * d / 10..n * (d + 1) / 10];
+            median(tenth.iter().map(|&b| b as f64 / 1048576.0).collect())
+        })
+        .collect();
+    Some(levels)
+}
+
+/// RSS growth after warm-up as a level: the last tenth's level over the third tenth's (the
+/// first after the 20% warm-up). A leak raises the level tenth by tenth; a swing of single
+/// samples around a flat level does not.
+pub fn rss_level_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
+    let levels = rss_levels(samples)?;
+    let (after_warm_up, last) = (levels[2], levels[9]);
+    Some((after_warm_up, last, last / after_warm_up - 1.0))
 }
 
 #[cfg(test)]
@@ -129,5 +155,22 @@ mod tests {
             rss_growth(&[50 * mib, 100 * mib, 100 * mib, 105 * mib, 102 * mib]).unwrap();
         assert_eq!((warm, peak), (100.0, 105.0));
         assert!((growth - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn level_growth_sees_a_trend_and_not_a_swing() {
+        let mib = 1048576;
+        // Flat at 60 MiB with one swing to 80 after warm-up: the level does not move.
+        let mut swing: Vec<u64> = (0..100).map(|i| (60 + i % 2) * mib).collect();
+        swing[40] = 80 * mib;
+        let (_, _, growth) = rss_level_growth(&swing).unwrap();
+        assert!(growth.abs() < 0.02, "{growth}");
+        assert!(rss_growth(&swing).unwrap().2 > 0.3);
+        // A leak of 1 MiB every 10 samples: 62 -> 69 MiB from the third tenth to the last.
+        let leak: Vec<u64> = (0..100).map(|i| (60 + i / 10) * mib).collect();
+        let (third, last, growth) = rss_level_growth(&leak).unwrap();
+        assert_eq!((third, last), (62.0, 69.0));
+        assert!((growth - 7.0 / 62.0).abs() < 1e-12);
+        assert_eq!(rss_levels(&leak[..9]), None);
     }
 }
