@@ -88,49 +88,22 @@ const FLOAT_AT_MAXIMA_LCM_LIMIT: u64 = 1 << 50;
 /// maximum, not at every step: two divisions a step were a good part of this walk, which perf
 /// put at a quarter of the drift thread (the rest is branches the data decide).
 pub fn ks_statistic_sorted(r: &[f64], c: &[f64]) -> KsStatistic {
+    let lcm = r.len() as u64 / gcd(r.len() as u64, c.len() as u64) * c.len() as u64;
+    ks_statistic_walk(r, c, lcm >= FLOAT_AT_MAXIMA_LCM_LIMIT)
+}
+
+/// The walk behind [`ks_statistic_sorted`]: at each distinct pooled value, advance past every
+/// copy of it in both samples, then difference. With `divide_every_step` the floating-point
+/// difference is taken at every step, as the definition says (and as it must be when `lcm` is
+/// too large for the shortcut); the tests compare the two.
+fn ks_statistic_walk(r: &[f64], c: &[f64], divide_every_step: bool) -> KsStatistic {
     let (n1, n2) = (r.len() as u64, c.len() as u64);
     let lcm = n1 / gcd(n1, n2) * n2;
-    if lcm >= FLOAT_AT_MAXIMA_LCM_LIMIT {
-        return ks_statistic_every_step(r, c, (0, 0), (0, 0.0));
-    }
     let (w1, w2) = ((lcm / n1) as i64, (lcm / n2) as i64);
     let (f1, f2) = (n1 as f64, n2 as f64);
     let (mut i, mut j) = (0usize, 0usize);
     let (mut h, mut float_d) = (0i64, 0.0f64);
-    while i < r.len() && j < c.len() {
-        // The next pooled value; advance past every copy of it in both.
-        let v = r[i].min(c[j]);
-        while i < r.len() && r[i] <= v {
-            i += 1;
-        }
-        while j < c.len() && c[j] <= v {
-            j += 1;
-        }
-        let step = (i as i64 * w1 - j as i64 * w2).abs();
-        if step >= h {
-            let f = (i as f64 / f1 - j as f64 / f2).abs();
-            float_d = if step > h { f } else { float_d.max(f) };
-            h = step;
-        }
-    }
-    ks_statistic_every_step(r, c, (i, j), (h, float_d))
-}
-
-/// [`ks_statistic_sorted`] by the definition, from position `(i, j)` and maxima `(h, float_d)`
-/// so far: at each distinct pooled value, advance past every copy of it in both samples, then
-/// difference. Finishes the fast walk's last steps; the whole walk when `lcm` is too large for it.
-fn ks_statistic_every_step(
-    r: &[f64],
-    c: &[f64],
-    (mut i, mut j): (usize, usize),
-    (mut h, mut float_d): (i64, f64),
-) -> KsStatistic {
-    let (n1, n2) = (r.len() as u64, c.len() as u64);
-    let lcm = n1 / gcd(n1, n2) * n2;
-    let (w1, w2) = ((lcm / n1) as i64, (lcm / n2) as i64);
-    let (f1, f2) = (n1 as f64, n2 as f64);
     while i < r.len() || j < c.len() {
-        // The next pooled value; advance past every copy of it in both.
         let v = match (r.get(i), c.get(j)) {
             (Some(&a), Some(&b)) => a.min(b),
             (Some(&a), None) => a,
@@ -143,8 +116,12 @@ fn ks_statistic_every_step(
         while j < c.len() && c[j] <= v {
             j += 1;
         }
-        h = h.max((i as i64 * w1 - j as i64 * w2).abs());
-        float_d = float_d.max((i as f64 / f1 - j as f64 / f2).abs());
+        let step = (i as i64 * w1 - j as i64 * w2).abs();
+        // Below the limit, a step under the running maximum cannot hold the largest float.
+        if divide_every_step || step >= h {
+            float_d = float_d.max((i as f64 / f1 - j as f64 / f2).abs());
+        }
+        h = h.max(step);
     }
     KsStatistic {
         h: h as u64,
