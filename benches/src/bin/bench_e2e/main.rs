@@ -360,7 +360,8 @@ fn drive(o: &Options) -> anyhow::Result<()> {
                 check.p99_ms,
             );
         }
-        if let Some((third, last, growth)) = report::rss_level_growth(&m.rss_samples) {
+        if let Some(levels) = report::rss_levels(&m.rss_samples) {
+            let (third, last, growth) = report::level_growth(&levels);
             println!(
                 "\nRSS, {}: level {third:.0} MiB after warm-up (the third tenth of the run), {last:.0} MiB in the last tenth: growth {:.1}% (target ≤ 10%); {:.0} events/s, p99 {:.1} ms.",
                 rss.name,
@@ -368,7 +369,6 @@ fn drive(o: &Options) -> anyhow::Result<()> {
                 m.rate(),
                 m.p99_ms.unwrap_or(f64::NAN)
             );
-            let levels = report::rss_levels(&m.rss_samples).unwrap_or_default();
             let levels: Vec<String> = levels.iter().map(|l| format!("{l:.0}")).collect();
             println!(
                 "RSS MiB, level (median) of each tenth of the run: {}",

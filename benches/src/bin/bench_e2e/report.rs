@@ -108,7 +108,7 @@ pub fn ratio_table(ratios: &[(&str, f64, f64)]) -> String {
 
 /// RSS growth after warm-up: the largest sample of the last 80% over the sample at 20%.
 /// Single samples: with an allocator that returns memory and takes it again, this measures the
-/// swing as much as any growth; [`rss_level_growth`] is what the target is judged by.
+/// swing as much as any growth; [`level_growth`] is what the target is judged by.
 pub fn rss_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
     if samples.len() < 5 {
         return None;
@@ -133,13 +133,12 @@ pub fn rss_levels(samples: &[u64]) -> Option<Vec<f64>> {
     Some(levels)
 }
 
-/// RSS growth after warm-up as a level: the last tenth's level over the third tenth's (the
-/// first after the 20% warm-up). A leak raises the level tenth by tenth; a swing of single
-/// samples around a flat level does not.
-pub fn rss_level_growth(samples: &[u64]) -> Option<(f64, f64, f64)> {
-    let levels = rss_levels(samples)?;
+/// RSS growth after warm-up from the levels of [`rss_levels`]: the last tenth's level over the
+/// third tenth's (the first after the 20% warm-up). A leak raises the level tenth by tenth; a
+/// swing of single samples around a flat level does not.
+pub fn level_growth(levels: &[f64]) -> (f64, f64, f64) {
     let (after_warm_up, last) = (levels[2], levels[9]);
-    Some((after_warm_up, last, last / after_warm_up - 1.0))
+    (after_warm_up, last, last / after_warm_up - 1.0)
 }
 
 #[cfg(test)]
@@ -163,12 +162,12 @@ mod tests {
         // Flat at 60 MiB with one swing to 80 after warm-up: the level does not move.
         let mut swing: Vec<u64> = (0..100).map(|i| (60 + i % 2) * mib).collect();
         swing[40] = 80 * mib;
-        let (_, _, growth) = rss_level_growth(&swing).unwrap();
+        let (_, _, growth) = level_growth(&rss_levels(&swing).unwrap());
         assert!(growth.abs() < 0.02, "{growth}");
         assert!(rss_growth(&swing).unwrap().2 > 0.3);
         // A leak of 1 MiB every 10 samples: 62 -> 69 MiB from the third tenth to the last.
         let leak: Vec<u64> = (0..100).map(|i| (60 + i / 10) * mib).collect();
-        let (third, last, growth) = rss_level_growth(&leak).unwrap();
+        let (third, last, growth) = level_growth(&rss_levels(&leak).unwrap());
         assert_eq!((third, last), (62.0, 69.0));
         assert!((growth - 7.0 / 62.0).abs() < 1e-12);
         assert_eq!(rss_levels(&leak[..9]), None);
