@@ -67,7 +67,8 @@ converter-fixtures: ## Regenerate tests/fixtures/converters/ (scikit-learn, skl2
 lint-deploy: ## Static checks of docker/ and deploy/k8s/: compose, Dockerfiles, k8s and KEDA schemas, PromQL vs metrics (installs its tools)
 	CACHE=$(CACHE) bash scripts/lint-deploy.sh
 
-lint: build-deps ## rustfmt and clippy, as CI would
+lint: build-deps ## rustfmt, clippy and the layering of pipeline/src, as CI would
+	python3 scripts/check-layout.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

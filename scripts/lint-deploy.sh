@@ -126,7 +126,7 @@ METRICS = {
     "messaging_client_sent_messages_total": {"messaging_destination_name", "driftline_output"},
     "driftline_dead_letters_total": {"error_type"},
     "driftline_batches_total": set(),
-    # Also exported (pipeline/src/otel_metrics.rs), though not in the list.
+    # Also exported (pipeline/src/telemetry/otel.rs), though not in the list.
     "driftline_delivery_failures_total": set(),
     "driftline_consumer_errors_total": set(),
     "driftline_consumer_lag": {"messaging_destination_name", "messaging_destination_partition_id"},

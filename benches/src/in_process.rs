@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::ArrayRef;
-use driftline::gen::{EventGenerator, GenOptions};
+use driftline::cli::gen::{EventGenerator, GenOptions};
 use driftline_operators::batch::{BatchBuilder, SourceBatch, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::encode::PredictionEncoder;

@@ -5,7 +5,7 @@
 //!     cargo run --release -p driftline --example telemetry_cost
 use std::time::{Duration, Instant};
 
-use driftline::metrics::{PipelineMetrics, Stage};
+use driftline::telemetry::metrics::{PipelineMetrics, Stage};
 use opentelemetry::metrics::MeterProvider;
 
 const EVENTS: u64 = 5_000_000;

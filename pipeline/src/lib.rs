@@ -1,47 +1,28 @@
 //! driftline: streaming inference with drift detection.
 //!
-//! Follow the data from [`config`] (what to read, which model) through [`topology`], which wires
-//! [`source`] → decode → batch → infer → encode → [`sink`], with [`offsets`] deciding what may
-//! be committed. The operators themselves live in the `driftline-operators` crate.
-//! Operations: [`health`] and [`health_server`] (probes, `/metrics`), [`otel_metrics`] and
-//! [`telemetry`] (OpenTelemetry metrics, traces and logs), [`kafka_stats`] (lag, broker state).
+//! # Layout
+//! In layer order; each folder imports only the ones above it.
+//! - [`clock`], [`config`]: the wall clock, and the settings every part reads.
+//! - [`models`]: model files loaded and checked, the serving set, canary routing, shadow agreement.
+//! - [`telemetry`]: metrics, health, OpenTelemetry, logs, the probe and `/metrics` server.
+//! - [`kafka`]: consumer, producer, delivery callback and offsets (at-least-once), headers.
+//! - [`stages`]: the threads of the data path (source, infer, sink, drift, reload).
+//! - [`topology`]: wires the stages; read it first, it is the data path from top to bottom.
+//! - [`cli`]: the other subcommands (batch, profile, drift, gate, validate, gen, demo).
+//!
+//! The operators themselves (decode, batch, infer, encode, drift maths) live in the
+//! `driftline-operators` crate.
 #[cfg(feature = "mimalloc")]
 mod allocator;
-pub mod batch_cli;
-pub mod canary;
 pub mod cli;
+pub mod clock;
 pub mod config;
-mod config_rules;
-mod config_secrets;
-pub mod delivery;
-pub mod demo;
-pub mod drift_cli;
-pub mod drift_stage;
-pub mod embedded_broker;
 pub mod fuzz_checks;
-pub mod gen;
-pub mod health;
-pub mod health_server;
-pub mod infer_stage;
-pub mod kafka_stats;
-pub mod metrics;
-pub mod model_reload;
-pub mod model_set;
-pub mod offsets;
-pub mod otel_metrics;
-pub mod process_stats;
-pub mod profile_cli;
-pub mod progress;
-pub mod quality_gate;
-pub mod shadow_agreement;
-pub mod sink;
-pub mod source;
-pub mod source_stage;
+pub mod kafka;
+pub mod models;
+pub mod stages;
 pub mod telemetry;
 pub mod topology;
-pub mod trace_context;
-pub mod validate;
-pub mod variant_drift;
 
 pub use config::Settings;
 pub use topology::Pipeline;

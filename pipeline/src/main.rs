@@ -2,8 +2,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use driftline::cli::{Cli, Command};
-use driftline::{demo, gen, telemetry, validate, Pipeline, Settings};
+use driftline::cli::args::{Cli, Command};
+use driftline::cli::{demo, gen, validate};
+use driftline::{telemetry, Pipeline, Settings};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -119,10 +120,10 @@ fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
-fn profile_command(args: driftline::cli::ProfileArgs) -> anyhow::Result<()> {
+fn profile_command(args: driftline::cli::args::ProfileArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     telemetry::init(&settings.log);
-    let run = driftline::profile_cli::build_profile(&settings, &args.input)?;
+    let run = driftline::cli::profile::build_profile(&settings, &args.input)?;
     std::fs::write(&args.out, run.profile.to_json())?;
     println!(
         "profile {} of {} events ({} skipped as invalid), {} columns, written to {}",
@@ -136,8 +137,8 @@ fn profile_command(args: driftline::cli::ProfileArgs) -> anyhow::Result<()> {
 }
 
 /// The quality gate: exit 0 when the candidate passes, 1 when it fails, 2 on an error.
-fn gate_command(args: driftline::cli::ValidateArgs) -> ExitCode {
-    use driftline::quality_gate::{self, GateMetric, GateRequest};
+fn gate_command(args: driftline::cli::args::ValidateArgs) -> ExitCode {
+    use driftline::cli::gate::{self as quality_gate, GateMetric, GateRequest};
     let run = || -> anyhow::Result<quality_gate::GateReport> {
         let settings = Settings::load(args.config.as_deref())?;
         telemetry::init(&settings.log);
@@ -182,16 +183,16 @@ fn gate_command(args: driftline::cli::ValidateArgs) -> ExitCode {
     }
 }
 
-fn batch_command(args: driftline::cli::BatchArgs) -> anyhow::Result<()> {
+fn batch_command(args: driftline::cli::args::BatchArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     telemetry::init(&settings.log);
-    let outcome = driftline::batch_cli::run(&settings, &args.input, &args.output)?;
+    let outcome = driftline::cli::batch::run(&settings, &args.input, &args.output)?;
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
 }
 
-fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {
-    let request = driftline::drift_cli::DriftRequest {
+fn drift_command(args: driftline::cli::args::DriftArgs) -> ExitCode {
+    let request = driftline::cli::drift::DriftRequest {
         reference: &args.reference,
         current: &args.current,
         column: args.column.as_deref(),
@@ -200,7 +201,7 @@ fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {
         psi_threshold: args.psi_threshold,
         kl_threshold: args.kl_threshold,
     };
-    let comparison = match driftline::drift_cli::compare(&request) {
+    let comparison = match driftline::cli::drift::compare(&request) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -215,7 +216,7 @@ fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        "table" => print!("{}", driftline::drift_cli::table(&comparison)),
+        "table" => print!("{}", driftline::cli::drift::table(&comparison)),
         other => {
             eprintln!("error: --format must be json or table, not {other}");
             return ExitCode::FAILURE;
@@ -231,7 +232,7 @@ fn drift_command(args: driftline::cli::DriftArgs) -> ExitCode {
     }
 }
 
-fn gen_command(args: driftline::cli::GenArgs) -> anyhow::Result<()> {
+fn gen_command(args: driftline::cli::args::GenArgs) -> anyhow::Result<()> {
     let options = gen::GenOptions {
         count: args.count,
         rate: args.rate,

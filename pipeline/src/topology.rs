@@ -6,8 +6,8 @@
 //! producer acknowledgements ─► OffsetTracker ─► consumer offset store ─► commit
 //! ```
 //!
-//! The stages live in [`crate::source_stage`], [`crate::infer_stage`], [`crate::sink`] and
-//! [`crate::drift_stage`]; this file wires them and owns the order of shutdown.
+//! The stages live in [`crate::stages`] (source, infer, sink, drift), the Kafka clients in
+//! [`crate::kafka`]; this file wires them and owns the order of shutdown.
 //!
 //! Bounded channels are the backpressure: when inference or the broker is slow, the source stops
 //! polling and lag grows, memory does not. On shutdown the source stops consuming and closes its
@@ -27,18 +27,20 @@ use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::drift_stage::{self, DriftStage};
-use crate::health::HealthState;
-use crate::health_server::HealthServer;
-use crate::infer_stage::infer_stage;
-use crate::metrics::{MetricsSnapshot, PipelineMetrics};
-use crate::model_reload::ModelReloader;
-use crate::model_set::ServingModels;
-use crate::offsets::OffsetTracker;
-use crate::otel_metrics::MetricsExporter;
-use crate::sink::{self, sink_stage, ScoredBatch, SinkProducer};
-use crate::source::{self, SourceConsumer};
-use crate::source_stage::{QueuedBatch, SourceStage};
+use crate::kafka::consumer::{self, SourceConsumer};
+use crate::kafka::offsets::OffsetTracker;
+use crate::kafka::producer::{self, SinkProducer};
+use crate::models::set::ServingModels;
+use crate::stages::drift::stage::{self as drift_stage, DriftStage};
+use crate::stages::infer::infer_stage;
+use crate::stages::messages::{QueuedBatch, ScoredBatch};
+use crate::stages::reload::ModelReloader;
+use crate::stages::sink::sink_stage;
+use crate::stages::source::SourceStage;
+use crate::telemetry::health::HealthState;
+use crate::telemetry::metrics::{MetricsSnapshot, PipelineMetrics};
+use crate::telemetry::otel::MetricsExporter;
+use crate::telemetry::server::{HealthServer, Reload};
 
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
@@ -81,18 +83,21 @@ impl Pipeline {
                 listen,
                 Arc::clone(&health),
                 Arc::clone(&exporter),
-                settings.health.admin.then(|| Arc::clone(&reloader)),
+                settings
+                    .health
+                    .admin
+                    .then(|| Arc::clone(&reloader) as Arc<dyn Reload>),
             )?),
         };
         let tracker = Arc::new(OffsetTracker::new());
-        let producer = sink::create_producer(
+        let producer = producer::create_producer(
             &settings,
             Arc::clone(&tracker),
             Arc::clone(&metrics),
             Arc::clone(&health),
         )
         .context("creating the producer")?;
-        sink::check_output_topics(&settings, &producer)?;
+        producer::check_output_topics(&settings, &producer)?;
         let drift = match settings.drift.enabled {
             true => Some(DriftStage::new(
                 &settings,
@@ -101,7 +106,7 @@ impl Pipeline {
             )?),
             false => None,
         };
-        let consumer = source::create_consumer(
+        let consumer = consumer::create_consumer(
             &settings,
             Arc::clone(&tracker),
             Arc::clone(&health),

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use driftline::embedded_broker::EmbeddedBroker;
-use driftline::metrics::{MetricsSnapshot, PipelineMetrics};
+use driftline::kafka::embedded::EmbeddedBroker;
+use driftline::telemetry::metrics::{MetricsSnapshot, PipelineMetrics};
 use driftline::{Pipeline, Settings};
 use std::sync::Arc;
 

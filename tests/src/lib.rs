@@ -213,12 +213,12 @@ pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
 pub fn spawn_feed(
     bootstrap: &str,
     topic: &str,
-    options: driftline::gen::GenOptions,
-) -> std::thread::JoinHandle<driftline::gen::GenReport> {
+    options: driftline::cli::gen::GenOptions,
+) -> std::thread::JoinHandle<driftline::cli::gen::GenReport> {
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     std::thread::spawn(move || {
         let stop = std::sync::atomic::AtomicBool::new(false);
-        driftline::gen::produce(&bootstrap, &topic, options, &stop).expect("feed")
+        driftline::cli::gen::produce(&bootstrap, &topic, options, &stop).expect("feed")
     })
 }
 

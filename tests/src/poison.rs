@@ -50,8 +50,9 @@ fn event_with(id: &str, extra: &str) -> Vec<u8> {
 
 /// The demo schema's features: the simulated sensors (models/sensors.json).
 fn feature_names() -> Vec<String> {
-    let generator = driftline::gen::EventGenerator::new(driftline::gen::GenOptions::default(), 0)
-        .expect("the demo sensors");
+    let generator =
+        driftline::cli::gen::EventGenerator::new(driftline::cli::gen::GenOptions::default(), 0)
+            .expect("the demo sensors");
     generator.sensors().iter().map(|s| s.name.clone()).collect()
 }
 

@@ -5,8 +5,8 @@
 //! is its own; the embedded broker (librdkafka's MockCluster) runs in this test.
 use std::time::{Duration, Instant};
 
-use driftline::embedded_broker::EmbeddedBroker;
-use driftline::gen::{EventGenerator, GenOptions};
+use driftline::cli::gen::{EventGenerator, GenOptions};
+use driftline::kafka::embedded::EmbeddedBroker;
 use driftline_tests::accounting::balance;
 use driftline_tests::*;
 

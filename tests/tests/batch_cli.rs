@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use driftline::gen::{EventGenerator, GenOptions};
+use driftline::cli::gen::{EventGenerator, GenOptions};
 use driftline_tests::*;
 
 /// Runs `driftline batch` with `env`; returns its summary.

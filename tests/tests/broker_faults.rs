@@ -5,7 +5,7 @@
 //! (A real broker restart mid-run is in `operations.rs`; kill -9 of driftline in `crash.rs`.)
 use std::time::Duration;
 
-use driftline::gen::GenOptions;
+use driftline::cli::gen::GenOptions;
 use driftline_tests::accounting::balance;
 use driftline_tests::http;
 use driftline_tests::in_process::{demo_settings, RunningPipeline};
@@ -17,7 +17,7 @@ const PARTITIONS: i32 = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_errors_leader_moves_and_an_outage_lose_nothing() {
-    let broker = driftline::embedded_broker::EmbeddedBroker::start(3).expect("embedded broker");
+    let broker = driftline::kafka::embedded::EmbeddedBroker::start(3).expect("embedded broker");
     for (topic, partitions) in [("in", PARTITIONS), ("out", PARTITIONS), ("dlq", 1)] {
         broker.create_topic(topic, partitions).expect("topic");
     }

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use driftline::canary::CanaryRouter;
+use driftline::cli::gen::GenOptions;
 use driftline::config::{ShadowSettings, VariantSettings};
-use driftline::gen::GenOptions;
+use driftline::models::canary::CanaryRouter;
 use driftline::Settings;
 use driftline_tests::in_process::{demo_settings, embedded_broker, RunningPipeline};
 use driftline_tests::*;
@@ -47,7 +47,7 @@ fn drift_env() -> Vec<(&'static str, String)> {
 fn with_candidate_shadow(
     group: &str,
     shadow_name: &str,
-) -> (driftline::embedded_broker::EmbeddedBroker, Settings) {
+) -> (driftline::kafka::embedded::EmbeddedBroker, Settings) {
     let broker = embedded_broker(1, 2);
     for (topic, partitions) in [("drift", 1), ("alerts", 1), ("shadow", 2)] {
         broker.create_topic(topic, partitions).expect("topic");

@@ -239,7 +239,7 @@ fn batch_mode_gives_python_onnxruntimes_outputs_for_every_converter_fixture() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kafka_path_gives_python_onnxruntimes_outputs_for_every_converter_fixture() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = driftline::embedded_broker::EmbeddedBroker::start(1).expect("embedded broker");
+    let broker = driftline::kafka::embedded::EmbeddedBroker::start(1).expect("embedded broker");
     let bootstrap = broker.bootstrap_servers().to_string();
     for fixture in Fixture::all() {
         let (input, output, dlq) = (

@@ -11,8 +11,8 @@
 //! heartbeating after `session.timeout.ms`, and so does the MockCluster.
 use std::time::{Duration, Instant};
 
-use driftline::embedded_broker::EmbeddedBroker;
-use driftline::gen::GenOptions;
+use driftline::cli::gen::GenOptions;
+use driftline::kafka::embedded::EmbeddedBroker;
 use driftline_tests::accounting::balance;
 use driftline_tests::*;
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use driftline::gen::{EventGenerator, GenOptions};
+use driftline::cli::gen::{EventGenerator, GenOptions};
 use driftline_tests::*;
 
 const EVENTS: u64 = 30_000;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use driftline::gen::GenOptions;
+use driftline::cli::gen::GenOptions;
 use driftline_tests::accounting::balance;
 use driftline_tests::in_process::{demo_settings, embedded_broker, RunningPipeline};
 use driftline_tests::*;

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use driftline::gen::GenOptions;
+use driftline::cli::gen::GenOptions;
 use driftline_tests::otlp_receiver::{attribute, OtlpReceiver, Received};
 use driftline_tests::prometheus::Prometheus;
 use driftline_tests::{

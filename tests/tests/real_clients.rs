@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use driftline::embedded_broker::EmbeddedBroker;
+use driftline::kafka::embedded::EmbeddedBroker;
 use driftline::{Pipeline, Settings};
 use driftline_tests::*;
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use driftline::gen::GenOptions;
+use driftline::cli::gen::GenOptions;
 use driftline_tests::*;
 
 const N: u64 = 40_000;

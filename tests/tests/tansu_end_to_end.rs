@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use driftline::gen::{EventGenerator, GenOptions};
+use driftline::cli::gen::{EventGenerator, GenOptions};
 
 use driftline_tests::*;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use driftline::metrics::LatencyHistogram;
-use driftline::{process_stats, Pipeline, Settings};
+use driftline::telemetry::metrics::LatencyHistogram;
+use driftline::{Pipeline, Settings};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -175,7 +175,7 @@ fn driftline_run(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
                     }
                     let stalled = progress.stalled(m.predictions_out + m.dead_letters_out);
                     if Instant::now() >= next_sample {
-                        rss.push(process_stats::resident_bytes().unwrap_or(0));
+                        rss.push(driftline::telemetry::process::resident_bytes().unwrap_or(0));
                         next_sample += Duration::from_secs(1);
                         if timeline {
                             // One line a second: where a run falls behind, and which stage.
@@ -261,7 +261,7 @@ impl ProducerContext for Acks {
 
     fn delivery(&self, result: &DeliveryResult<'_>, kafka_timestamp_ms: Box<i64>) {
         if result.is_ok() {
-            let ms = driftline::sink::now_ms() - *kafka_timestamp_ms;
+            let ms = driftline::clock::now_ms() - *kafka_timestamp_ms;
             self.latency.record_us(ms.max(0) as u64 * 1000);
             self.acked.fetch_add(1, Ordering::Relaxed);
         }
@@ -302,7 +302,7 @@ fn passthrough(args: &ChildArgs) -> anyhow::Result<serde_json::Value> {
         && !progress.stalled(producer.context().acked.load(Ordering::Relaxed))
     {
         if Instant::now() >= next_sample {
-            rss.push(process_stats::resident_bytes().unwrap_or(0));
+            rss.push(driftline::telemetry::process::resident_bytes().unwrap_or(0));
             next_sample += Duration::from_secs(1);
         }
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {

@@ -22,8 +22,8 @@ mod spawn;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use driftline::embedded_broker::EmbeddedBroker;
-use driftline::gen::{self, GenOptions};
+use driftline::cli::gen::{self, GenOptions};
+use driftline::kafka::embedded::EmbeddedBroker;
 use driftline_tests::{create_topics, Tansu};
 use report::{Measured, Row};
 use spawn::{python, spawn_child, spawn_child_until};

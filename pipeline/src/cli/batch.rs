@@ -1,0 +1,208 @@
+//! `driftline batch`: the stream's operators (decode, batch, infer, encode, drift) over a file,
+//! for backfills and offline scoring. Input: JSONL, CSV or Parquet (as `driftline profile`
+//! reads them). Output: one prediction per line, the same JSON as the output topic; beside it,
+//! `<output>.rejected.jsonl` (one line per rejected event: its record number, reason, field,
+//! detail and payload), and with drift on, `<output>.drift.jsonl` and `<output>.alerts.jsonl`
+//! (the reports and alerts the stream would publish). An event without a timestamp takes the
+//! time of the run, as one without a Kafka timestamp would.
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use driftline_operators::batch::{BatchBuilder, SourcePosition};
+use driftline_operators::decode::EventDecoder;
+use driftline_operators::drift::monitor::DriftOutcome;
+use driftline_operators::encode::PredictionEncoder;
+use driftline_operators::infer::InferenceModel;
+
+use crate::cli::input::read_events;
+use crate::cli::progress::Progress;
+use crate::clock::now_ms;
+use crate::config::Settings;
+use crate::models::identity::ModelIdentity;
+use crate::models::load::load_checked;
+use crate::stages::drift::tracker::DriftTracker;
+use crate::stages::messages::DriftInput;
+
+/// What a batch run did.
+#[derive(Debug, serde::Serialize)]
+pub struct BatchOutcome {
+    pub events: u64,
+    pub predictions: u64,
+    pub rejected: u64,
+    pub drift_reports: u64,
+    pub drift_alerts: u64,
+    pub model: ModelIdentity,
+    pub files: Vec<PathBuf>,
+}
+
+/// The files written beside `output`.
+fn beside(output: &Path, suffix: &str) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    Ok(BufWriter::new(
+        File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    ))
+}
+
+/// Writers for the drift side files, with their counts.
+struct DriftFiles {
+    tracker: DriftTracker,
+    reports: BufWriter<File>,
+    alerts: BufWriter<File>,
+    n_reports: u64,
+    n_alerts: u64,
+}
+
+impl DriftFiles {
+    fn write(&mut self, outcome: DriftOutcome) -> anyhow::Result<()> {
+        for report in &outcome.reports {
+            serde_json::to_writer(&mut self.reports, report)?;
+            self.reports.write_all(b"\n")?;
+            self.n_reports += 1;
+        }
+        for alert in &outcome.alerts {
+            serde_json::to_writer(&mut self.alerts, alert)?;
+            self.alerts.write_all(b"\n")?;
+            self.n_alerts += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Everything one run holds between batches.
+struct Scorer {
+    model: InferenceModel,
+    encoder: PredictionEncoder,
+    /// The one model batch mode scores with (canaries and shadows are for streams).
+    identities: Arc<[Arc<ModelIdentity>]>,
+    predictions: BufWriter<File>,
+    drift: Option<DriftFiles>,
+    n_predictions: u64,
+    payload: Vec<u8>,
+}
+
+impl Scorer {
+    fn flush(&mut self, builder: &mut BatchBuilder) -> anyhow::Result<()> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let scored = builder.finish()?;
+        let outputs = self.model.run(&scored.batch).context("inference")?;
+        let processing_ms = now_ms();
+        for row in 0..scored.num_rows() {
+            self.encoder.encode_row(
+                &scored.batch,
+                &outputs,
+                row,
+                processing_ms,
+                &mut self.payload,
+            );
+            self.predictions.write_all(&self.payload)?;
+            self.predictions.write_all(b"\n")?;
+        }
+        self.n_predictions += scored.num_rows() as u64;
+        if let Some(drift) = &mut self.drift {
+            let input = DriftInput {
+                partitions: vec![0; scored.num_rows()],
+                batch: scored.batch,
+                outputs,
+                variant_of_row: None,
+                variants: Arc::clone(&self.identities),
+                shadow: None,
+            };
+            let outcome = drift.tracker.observe(&input, processing_ms)?;
+            drift.write(outcome)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<BatchOutcome> {
+    let checked = load_checked(settings, None)?;
+    let identity = checked.identity.clone();
+    let events = read_events(input)?;
+    let mut files = vec![output.to_path_buf(), beside(output, ".rejected.jsonl")];
+    let drift = match settings.drift.enabled {
+        true => {
+            files.push(beside(output, ".drift.jsonl"));
+            files.push(beside(output, ".alerts.jsonl"));
+            Some(DriftFiles {
+                tracker: DriftTracker::new(settings)?,
+                reports: create(&files[2])?,
+                alerts: create(&files[3])?,
+                n_reports: 0,
+                n_alerts: 0,
+            })
+        }
+        false => None,
+    };
+    let mut scorer = Scorer {
+        model: checked.model,
+        encoder: PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256),
+        identities: Arc::new([Arc::new(identity.clone())]),
+        predictions: create(output)?,
+        drift,
+        n_predictions: 0,
+        payload: Vec::with_capacity(512),
+    };
+    let mut rejects = create(&files[1])?;
+    let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
+    let max_rows = settings.batch.max_rows;
+    let mut builder = BatchBuilder::new(&settings.schema, max_rows);
+    let topic: Arc<str> = Arc::from(input.display().to_string());
+    let started_ms = now_ms();
+    let mut rejected = 0u64;
+    let mut progress = Progress::new(events.len() as u64);
+    for (i, (record, event)) in events.iter().enumerate() {
+        match decoder.decode(event, Some(started_ms)) {
+            Ok(row) => builder.push(
+                row,
+                SourcePosition::offline(&topic, *record as i64, started_ms),
+            ),
+            Err(e) => {
+                rejected += 1;
+                let line = serde_json::json!({
+                    "record": record,
+                    "reason": e.reason.as_str(),
+                    "field": e.field,
+                    "detail": e.detail,
+                    "payload": String::from_utf8_lossy(event),
+                });
+                serde_json::to_writer(&mut rejects, &line)?;
+                rejects.write_all(b"\n")?;
+            }
+        }
+        if builder.len() >= max_rows {
+            scorer.flush(&mut builder)?;
+        }
+        progress.update(i as u64 + 1);
+    }
+    scorer.flush(&mut builder)?;
+    progress.finish();
+    scorer.predictions.flush()?;
+    rejects.flush()?;
+    let (drift_reports, drift_alerts) = match &mut scorer.drift {
+        Some(d) => {
+            d.reports.flush()?;
+            d.alerts.flush()?;
+            (d.n_reports, d.n_alerts)
+        }
+        None => (0, 0),
+    };
+    Ok(BatchOutcome {
+        events: events.len() as u64,
+        predictions: scorer.n_predictions,
+        rejected,
+        drift_reports,
+        drift_alerts,
+        model: identity,
+        files,
+    })
+}

@@ -1,0 +1,61 @@
+//! `driftline profile`: builds the drift reference profile offline from a sample file, with the
+//! same decoder and model as the stream, so the profile covers every feature and every output.
+//! Input: JSONL (one event per line), CSV (a header row; numbers as numbers) or Parquet (columns
+//! by name). CSV and Parquet rows become JSON events for the same decoder as the stream, so one
+//! set of rules decides what is valid.
+use std::path::Path;
+use std::sync::Arc;
+
+use driftline_operators::batch::{BatchBuilder, SourcePosition};
+use driftline_operators::decode::EventDecoder;
+use driftline_operators::drift::profile::{ProfileBuilder, ReferenceProfile};
+use driftline_operators::infer::{load_runtime, InferenceModel};
+
+use crate::cli::input::read_events;
+use crate::config::Settings;
+use crate::stages::drift::tracker::drift_columns;
+
+const BATCH_ROWS: usize = 4096;
+
+/// What a profile run read.
+pub struct ProfileRun {
+    pub profile: ReferenceProfile,
+    pub rejected: u64,
+}
+
+pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<ProfileRun> {
+    let runtime = load_runtime(&settings.onnxruntime_library())?;
+    let mut model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
+    let events = read_events(input)?.into_iter().map(|(_, e)| e);
+    let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
+    let mut batch = BatchBuilder::new(&settings.schema, BATCH_ROWS);
+    let mut profile = ProfileBuilder::new(settings.drift.reference_sample, settings.drift.bins, 1);
+    let topic: Arc<str> = Arc::from(input.display().to_string());
+    let mut rejected = 0u64;
+    let mut flush =
+        |batch: &mut BatchBuilder, profile: &mut ProfileBuilder| -> anyhow::Result<()> {
+            let scored = batch.finish()?;
+            let outputs = model.run(&scored.batch)?;
+            profile.add(&drift_columns(&scored.batch, &outputs))?;
+            Ok(())
+        };
+    for (line, event) in events.enumerate() {
+        match decoder.decode(&event, Some(0)) {
+            Ok(row) => batch.push(row, SourcePosition::offline(&topic, line as i64, 0)),
+            Err(e) => {
+                rejected += 1;
+                tracing::warn!(line = line + 1, error = %e, "profile: event skipped");
+            }
+        }
+        if batch.len() >= BATCH_ROWS {
+            flush(&mut batch, &mut profile)?;
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, &mut profile)?;
+    }
+    Ok(ProfileRun {
+        profile: profile.finish()?,
+        rejected,
+    })
+}

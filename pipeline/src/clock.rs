@@ -1,0 +1,9 @@
+//! The wall clock in milliseconds since the Unix epoch, as Kafka timestamps count it.
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,399 @@
+//! Settings: the embedded `configs/default.toml`, then the user's file, then
+//! `DRIFTLINE__SECTION__KEY` environment variables. Every section denies unknown keys, so a typo
+//! is an error that names the key, not a silently ignored setting.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use driftline_operators::drift::monitor::DriftThresholds;
+use driftline_operators::infer::{InputBinding, ModelOptions, Provider};
+use driftline_operators::schema::EventSchema;
+use serde::{Deserialize, Serialize};
+
+// `Settings`' cross-field rules and secret references, as methods in files of their own.
+mod rules;
+mod secrets;
+
+/// The defaults, compiled in so the binary runs without any file beside it.
+pub const DEFAULT_TOML: &str = include_str!("../../../configs/default.toml");
+const ENV_PREFIX: &str = "DRIFTLINE";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub schema: EventSchema,
+    pub batch: BatchSettings,
+    pub drift: DriftSettings,
+    pub model: ModelSettings,
+    pub runtime: RuntimeSettings,
+    pub pipeline: PipelineSettings,
+    pub health: HealthSettings,
+    pub telemetry: TelemetrySettings,
+    pub log: LogSettings,
+    /// The `--config` file these settings came from, read again by a model reload so that a
+    /// changed `[model]` section (a canary promoted, a shadow added) takes effect.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+    /// The `DRIFTLINE__…` environment overrides applied at load, applied again on reload (so a
+    /// reload changes what the file changed, not what the environment set at startup).
+    #[serde(skip)]
+    pub source_env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub input_topics: Vec<String>,
+    pub output_topic: String,
+    pub dlq_topic: String,
+    pub drift_topic: String,
+    pub alerts_topic: String,
+    pub shadow_topic: String,
+    pub auto_offset_reset: String,
+    /// librdkafka properties for both clients.
+    pub common: BTreeMap<String, String>,
+    pub consumer: BTreeMap<String, String>,
+    pub producer: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    pub max_rows: usize,
+    pub linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    Count,
+    Time,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSource {
+    Event,
+    Processing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSettings {
+    pub enabled: bool,
+    pub profile: String,
+    pub warmup_events: u64,
+    pub reference_sample: usize,
+    pub bins: usize,
+    pub window: WindowKind,
+    pub time_source: TimeSource,
+    pub pane_events: u64,
+    pub pane_ms: i64,
+    pub lateness_ms: i64,
+    pub panes: usize,
+    pub slide: usize,
+    pub retain_values: usize,
+    pub resolve_after: u32,
+    pub bonferroni: bool,
+    pub channel_capacity: usize,
+    pub thresholds: DriftThresholds,
+    /// Per-column overrides; a key not given takes its value from `thresholds`.
+    pub columns: BTreeMap<String, ColumnThresholds>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnThresholds {
+    pub psi: Option<f64>,
+    pub kl: Option<f64>,
+    pub ks_pvalue: Option<f64>,
+    pub min_samples: Option<u64>,
+}
+
+impl DriftSettings {
+    /// Every per-column override, completed from the global thresholds.
+    pub fn column_thresholds(&self) -> BTreeMap<String, DriftThresholds> {
+        let g = &self.thresholds;
+        self.columns
+            .iter()
+            .map(|(name, c)| {
+                let t = DriftThresholds {
+                    psi: c.psi.unwrap_or(g.psi),
+                    kl: c.kl.unwrap_or(g.kl),
+                    ks_pvalue: c.ks_pvalue.unwrap_or(g.ks_pvalue),
+                    min_samples: c.min_samples.unwrap_or(g.min_samples),
+                };
+                (name.clone(), t)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub inputs: Vec<InputBindingSettings>,
+    pub watch_interval_ms: u64,
+    /// This model's share of the traffic when `variants` are configured.
+    pub weight: u32,
+    /// Canary variants: other models taking a share of the traffic by key hash.
+    pub variants: Vec<VariantSettings>,
+    /// A model scoring every event beside the serving one, into `kafka.shadow_topic`.
+    pub shadow: ShadowSettings,
+}
+
+/// One canary variant: a model file, its name on predictions and metrics, and its weight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSettings {
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub version: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSettings {
+    /// Empty: no shadow model.
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputBindingSettings {
+    pub input: String,
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    pub onnxruntime_library: String,
+    pub execution_provider: ExecutionProvider,
+    pub cuda_device_id: i32,
+    pub cuda_require: bool,
+    pub intra_threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    pub channel_capacity: usize,
+    pub max_event_bytes: usize,
+    pub max_dead_letter_bytes: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    pub listen: String,
+    pub stall_timeout_ms: u64,
+    pub statistics_interval_ms: u64,
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: String,
+    pub metrics_interval_ms: u64,
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (tests use this).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let source_file = file.map(Path::to_path_buf);
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        let source_env = env.clone();
+        let file = file.map(|path| {
+            config::File::from(path)
+                .format(config::FileFormat::Toml)
+                .required(true)
+        });
+        let mut settings = Self::load_from(file, env)?;
+        settings.source_file = source_file;
+        settings.source_env = source_env;
+        Ok(settings)
+    }
+
+    /// Defaults, then `text` as a config file; no environment (the config fuzz target uses it).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        let file = config::File::from_str(text, config::FileFormat::Toml);
+        Self::load_from(Some(file), std::iter::empty())
+    }
+
+    fn load_from<S: config::Source + Send + Sync + 'static>(
+        file: Option<S>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(file) = file {
+            builder = builder.add_source(file);
+        }
+        let env: config::Map<String, String> = env.into_iter().collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("kafka.input_topics")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.normalise_property_names();
+        let mut problems = settings.resolve_secret_references();
+        problems.extend(settings.problems());
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Environment variables cannot hold dots, so `SASL_PASSWORD` means `sasl.password`.
+    fn normalise_property_names(&mut self) {
+        for map in [
+            &mut self.kafka.common,
+            &mut self.kafka.consumer,
+            &mut self.kafka.producer,
+        ] {
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(k, v)| (k.replace('_', "."), v))
+                .collect();
+        }
+    }
+
+    pub fn provider(&self) -> Provider {
+        match self.runtime.execution_provider {
+            ExecutionProvider::Cpu => Provider::Cpu,
+            ExecutionProvider::Cuda => Provider::Cuda {
+                device_id: self.runtime.cuda_device_id,
+                require: self.runtime.cuda_require,
+            },
+        }
+    }
+
+    /// How to load and run the model: the one place settings become [`ModelOptions`].
+    pub fn model_options(&self) -> ModelOptions {
+        let inputs = self.model.inputs.iter();
+        ModelOptions {
+            path: self.model.path.clone(),
+            provider: self.provider(),
+            intra_threads: self.runtime.intra_threads,
+            inputs: inputs
+                .map(|b| InputBinding {
+                    input: b.input.clone(),
+                    features: b.features.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The ONNX Runtime library: the setting, else `ORT_DYLIB_PATH`, else the one in `.venv`.
+    pub fn onnxruntime_library(&self) -> PathBuf {
+        if !self.runtime.onnxruntime_library.is_empty() {
+            return PathBuf::from(&self.runtime.onnxruntime_library);
+        }
+        std::env::var_os("ORT_DYLIB_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(".venv/libonnxruntime.so"))
+    }
+
+    /// The settings as TOML with secrets replaced, safe to print or log.
+    pub fn redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        for map in [
+            &mut copy.kafka.common,
+            &mut copy.kafka.consumer,
+            &mut copy.kafka.producer,
+        ] {
+            for (k, v) in map.iter_mut() {
+                if is_secret(k) {
+                    *v = "<redacted>".into();
+                }
+            }
+        }
+        toml_text(&copy)
+    }
+}
+
+/// Whether a librdkafka property holds a secret that must never be printed.
+pub fn is_secret(property: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl.keystore",
+        "ssl.certificate.pem",
+        "ssl_key",
+    ]
+    .iter()
+    .any(|s| property.contains(s))
+}
+
+fn toml_text(settings: &Settings) -> String {
+    // serde_json is already a dependency; TOML output would need another crate for one command.
+    serde_json::to_string_pretty(settings)
+        .unwrap_or_else(|e| format!("<cannot print settings: {e}>"))
+}
+
+#[cfg(test)]
+mod tests;

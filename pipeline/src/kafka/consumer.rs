@@ -1,0 +1,175 @@
+//! The Kafka source: a `StreamConsumer` in the consumer group, with at-least-once settings that
+//! config cannot override (offsets are stored by the [`OffsetTracker`], never automatically),
+//! and a rebalance hook that keeps the tracker in step with the assignment: revoked partitions
+//! are drained (their in-flight outputs acknowledged, for a bounded time) and committed.
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+
+use crate::config::Settings;
+use crate::kafka::offsets::{OffsetStore, OffsetTracker};
+use crate::kafka::stats::ClientStatistics;
+use crate::telemetry::health::HealthState;
+use crate::telemetry::metrics::PipelineMetrics;
+
+/// How long a revoke waits for the revoked partitions' in-flight outputs to be acknowledged.
+/// The group's rebalance waits with it, so it is short; what is left is redelivered.
+const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The consumer type of the pipeline.
+pub type SourceConsumer = StreamConsumer<SourceContext>;
+
+/// Hooks librdkafka calls on the polling thread.
+pub struct SourceContext {
+    tracker: Arc<OffsetTracker>,
+    health: Arc<HealthState>,
+    metrics: Arc<PipelineMetrics>,
+}
+
+impl ClientContext for SourceContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match ClientStatistics::parse(statistics) {
+            Ok(s) => {
+                self.health.consumer.set_up(s.broker_up());
+                if let Ok(mut lag) = self.metrics.consumer_lag.lock() {
+                    *lag = s.partition_lags();
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "consumer statistics"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.health.consumer.set_up(false);
+        }
+        tracing::warn!(error = %error, reason, "consumer");
+    }
+}
+
+impl SourceContext {
+    /// Waits, briefly, for the in-flight outputs of revoked partitions to be acknowledged, so
+    /// the commit that follows covers them. Stops early once nothing drains for a while (rows
+    /// still waiting in the open batch cannot drain while the source is in this callback).
+    fn drain(&self, partitions: &TopicPartitionList) {
+        let in_flight = || -> usize {
+            partitions
+                .elements()
+                .iter()
+                .map(|p| self.tracker.in_flight_of(p.topic(), p.partition()))
+                .sum()
+        };
+        let start = Instant::now();
+        let (mut last, mut last_change) = (in_flight(), Instant::now());
+        while last > 0
+            && start.elapsed() < REVOKE_DRAIN_TIMEOUT
+            && last_change.elapsed() < Duration::from_millis(200)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = in_flight();
+            if now != last {
+                (last, last_change) = (now, Instant::now());
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // Drain, then commit what is acknowledged; events still in flight for these
+            // partitions are redelivered to the next owner (duplicates, never losses).
+            self.drain(partitions);
+            let mut abandoned = 0;
+            for p in partitions.elements() {
+                abandoned += self.tracker.revoke(p.topic(), p.partition());
+            }
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "commit on revoke (nothing to commit is normal)");
+            }
+            tracing::info!(
+                partitions = partitions.count(),
+                in_flight_redelivered = abandoned,
+                "partitions revoked"
+            );
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let assigned = consumer.assignment().map_or(0, |a| a.count());
+        self.health
+            .assigned_partitions
+            .store(assigned, Ordering::Relaxed);
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                for p in partitions.elements() {
+                    self.tracker.assign(p.topic(), p.partition());
+                }
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "offset commit");
+        }
+    }
+}
+
+/// Stores committable offsets in the consumer (librdkafka commits them in the background).
+/// Holds the consumer weakly: the tracker must not keep a stopped consumer alive.
+struct ConsumerOffsetStore(Weak<SourceConsumer>);
+
+impl OffsetStore for ConsumerOffsetStore {
+    fn store(&self, topic: &str, partition: i32, offset: i64) {
+        if let Some(consumer) = self.0.upgrade() {
+            // Fails only when the partition was revoked meanwhile; its new owner redoes the rest.
+            if let Err(e) = consumer.store_offset(topic, partition, offset) {
+                tracing::debug!(error = %e, topic, partition, offset, "offset not stored");
+            }
+        }
+    }
+}
+
+/// Creates the consumer, subscribes it, and connects it to the tracker.
+pub fn create_consumer(
+    settings: &Settings,
+    tracker: Arc<OffsetTracker>,
+    health: Arc<HealthState>,
+    metrics: Arc<PipelineMetrics>,
+) -> KafkaResult<Arc<SourceConsumer>> {
+    let k = &settings.kafka;
+    let mut config = ClientConfig::new();
+    for (key, value) in k.common.iter().chain(&k.consumer) {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", &k.bootstrap_servers)
+        .set("group.id", &k.group_id)
+        .set("auto.offset.reset", &k.auto_offset_reset)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set(
+            "statistics.interval.ms",
+            settings.health.statistics_interval_ms.to_string(),
+        );
+    let consumer: Arc<SourceConsumer> = Arc::new(config.create_with_context(SourceContext {
+        tracker: Arc::clone(&tracker),
+        health,
+        metrics,
+    })?);
+    tracker.set_store(Arc::new(ConsumerOffsetStore(Arc::downgrade(&consumer))));
+    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    Ok(consumer)
+}

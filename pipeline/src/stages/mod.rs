@@ -1,0 +1,9 @@
+//! The threads and tasks that [`crate::topology`] wires into the data path, and the messages they
+//! pass: source (consume, decode, batch) → infer → sink, with drift beside it and the model
+//! reloader feeding the inference stage. No stage imports another stage.
+pub mod drift;
+pub mod infer;
+pub mod messages;
+pub mod reload;
+pub mod sink;
+pub mod source;
