@@ -13,12 +13,12 @@ use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::error::ErrorKind;
-use crate::schema::{EventSchema, LEADING_COLUMNS};
+use crate::schema::{EventSchema, FeatureType, LEADING_COLUMNS};
 
 /// Failures of loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
-    #[error("cannot load the ONNX Runtime library {path}: {reason}")]
+    #[error("cannot load the ONNX Runtime library {path}: {reason} (set runtime.onnxruntime_library or ORT_DYLIB_PATH to libonnxruntime.so 1.31, for example the one in the PyPI wheel onnxruntime==1.31.1)")]
     Runtime { path: PathBuf, reason: String },
     #[error("cannot load model {path}: {reason}")]
     Model { path: PathBuf, reason: String },
@@ -136,6 +136,34 @@ impl InferenceModel {
         })
     }
 
+    /// Warnings for features declared `f32` that feed a float64 input: their values are rounded
+    /// to f32 when decoded, before the model sees them (a float64 model's outputs move by about
+    /// 1e-5). The schema should declare them `f64`.
+    pub fn precision_warnings(&self, schema: &EventSchema) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for plan in self
+            .inputs
+            .iter()
+            .filter(|p| p.element == InputElement::F64)
+        {
+            let narrowed: Vec<&str> = plan
+                .columns
+                .iter()
+                .filter_map(|c| schema.features.get(c - LEADING_COLUMNS))
+                .filter(|f| f.kind == FeatureType::F32)
+                .map(|f| f.name.as_str())
+                .collect();
+            if !narrowed.is_empty() {
+                warnings.push(format!(
+                    "model input `{}` is float64 but features {} are declared f32 and lose precision when decoded: declare them `type = \"f64\"`",
+                    plan.name,
+                    narrowed.join(", ")
+                ));
+            }
+        }
+        warnings
+    }
+
     /// The execution provider the session actually runs on: `"cpu"` or `"cuda"`.
     pub fn provider(&self) -> &'static str {
         self.provider
@@ -148,8 +176,12 @@ impl InferenceModel {
     /// A model metadata entry (`model_version` is ONNX's own field; others are custom keys).
     pub fn metadata_version(&self) -> Option<String> {
         let meta = self.session.metadata().ok()?;
-        meta.custom("version")
-            .or_else(|| meta.version().filter(|v| *v > 0).map(|v| v.to_string()))
+        // ONNX Runtime reports i64::MAX when the file leaves `model_version` unset.
+        meta.custom("version").or_else(|| {
+            meta.version()
+                .filter(|v| *v > 0 && *v != i64::MAX)
+                .map(|v| v.to_string())
+        })
     }
 
     /// Arrow columns → the model's input tensors (the first half of [`InferenceModel::run`],
@@ -298,8 +330,21 @@ fn plan(
                     shape.len()
                 ));
             } else if width >= 0 && width as usize != binding.features.len() {
+                let categories: Vec<&str> = schema
+                    .features
+                    .iter()
+                    .filter(|f| !f.kind.is_numeric())
+                    .map(|f| f.name.as_str())
+                    .collect();
+                let not_fed = match (options.inputs.is_empty(), categories.is_empty()) {
+                    (true, false) => format!(
+                        "; category features ({}) are not fed to numeric inputs (drift still watches them): name the input's features in model.inputs, or give the model a numeric encoding of them",
+                        categories.join(", ")
+                    ),
+                    _ => String::new(),
+                };
                 problems.push(format!(
-                    "model input `{}` takes {width} features but {} are configured ({})",
+                    "model input `{}` takes {width} features but {} are configured ({}){not_fed}",
                     binding.input,
                     binding.features.len(),
                     binding.features.join(", ")

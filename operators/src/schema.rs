@@ -13,9 +13,10 @@ pub const TIMESTAMP_COLUMN: &str = "__event_timestamp";
 /// Number of leading non-feature columns in every decoded batch.
 pub const LEADING_COLUMNS: usize = 2;
 
-/// The type of one feature, as written in config.
+/// The type of one feature, as written in config. Read through [`FeatureType::from_name`], so a
+/// wrong name is answered with the valid ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum FeatureType {
     F32,
     F64,
@@ -26,6 +27,23 @@ pub enum FeatureType {
 }
 
 impl FeatureType {
+    /// The names config accepts, in the order the docs list them.
+    pub const NAMES: [&'static str; 5] = ["f32", "f64", "i64", "bool", "category"];
+
+    pub fn from_name(name: &str) -> Result<FeatureType, String> {
+        match name {
+            "f32" => Ok(FeatureType::F32),
+            "f64" => Ok(FeatureType::F64),
+            "i64" => Ok(FeatureType::I64),
+            "bool" => Ok(FeatureType::Bool),
+            "category" => Ok(FeatureType::Category),
+            other => Err(format!(
+                "unknown feature type `{other}`: the types are {}",
+                FeatureType::NAMES.join(", ")
+            )),
+        }
+    }
+
     pub fn arrow_type(self) -> DataType {
         match self {
             FeatureType::F32 => DataType::Float32,
@@ -39,6 +57,13 @@ impl FeatureType {
     /// Whether the feature can feed a numeric model input tensor.
     pub fn is_numeric(self) -> bool {
         !matches!(self, FeatureType::Category)
+    }
+}
+
+impl TryFrom<String> for FeatureType {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        FeatureType::from_name(&name)
     }
 }
 

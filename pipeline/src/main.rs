@@ -102,6 +102,9 @@ async fn shutdown_signal() {
 
 fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
     let v = validate::validate(config);
+    for w in &v.warnings {
+        eprintln!("warning: {w}");
+    }
     if v.problems.is_empty() {
         let s = v.settings.as_ref();
         println!(
@@ -186,9 +189,10 @@ fn gate_command(args: driftline::cli::args::ValidateArgs) -> ExitCode {
 fn batch_command(args: driftline::cli::args::BatchArgs) -> anyhow::Result<()> {
     let settings = Settings::load(args.config.as_deref())?;
     telemetry::init(&settings.log);
-    let outcome = driftline::cli::batch::run(&settings, &args.input, &args.output)?;
+    let outcome =
+        driftline::cli::batch::run(&settings, &args.input, &args.output, args.max_rejected)?;
     println!("{}", serde_json::to_string(&outcome)?);
-    Ok(())
+    outcome.check(&args.input)
 }
 
 fn drift_command(args: driftline::cli::args::DriftArgs) -> ExitCode {

@@ -301,7 +301,7 @@ async fn promotion_is_a_config_change_and_a_reload() {
     let config = dir.path().join("driftline.toml");
     let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).expect("demo");
     let serving_section =
-        format!("[model]\npath = \"models/anomaly_classifier.onnx\"\nname = \"{SERVING}\"\n");
+        format!("[model]\npath = \"../models/anomaly_classifier.onnx\"\nname = \"{SERVING}\"\n");
     assert!(
         demo.contains(&serving_section),
         "configs/demo.toml's [model] section moved"

@@ -3,11 +3,17 @@ use std::process::Command;
 
 use driftline_tests::{driftline_bin, repo_root};
 
+/// Writes `config_text` to a temporary file and validates it. Paths in a config file are
+/// relative to its folder, so the repository's model and fixture paths are made absolute.
 fn validate(config_text: &str) -> (i32, String) {
     let file = tempfile::Builder::new()
         .suffix(".toml")
         .tempfile()
         .expect("temp");
+    let root = repo_root().display().to_string();
+    let config_text = config_text
+        .replace("\"../models/", &format!("\"{root}/models/"))
+        .replace("\"tests/fixtures/", &format!("\"{root}/tests/fixtures/"));
     std::fs::write(file.path(), config_text).expect("write");
     let out = Command::new(driftline_bin())
         .current_dir(repo_root())

@@ -78,6 +78,10 @@ pub struct BatchArgs {
     /// `OUTPUT.alerts.jsonl` are written beside it.
     #[arg(long)]
     pub output: PathBuf,
+    /// Fail (exit 1, every file still written) when more than this share of the events is
+    /// rejected, 0 to 1. A run that scores no event fails whatever this is.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_rejected: f64,
 }
 
 #[derive(Debug, Args)]

@@ -5,12 +5,17 @@
 //! detail and payload), and with drift on, `<output>.drift.jsonl` and `<output>.alerts.jsonl`
 //! (the reports and alerts the stream would publish). An event without a timestamp takes the
 //! time of the run, as one without a Kafka timestamp would.
+//!
+//! A run that scores nothing, or rejects more than `--max-rejected` of its events, is a failure
+//! (exit 1) with the summary and the commonest reasons: a misspelt feature name or a wrong
+//! `id_field` rejects every event, and must not look like success.
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::drift::monitor::DriftOutcome;
@@ -32,6 +37,12 @@ pub struct BatchOutcome {
     pub events: u64,
     pub predictions: u64,
     pub rejected: u64,
+    /// `rejected / events` (0 for an empty input).
+    pub rejected_share: f64,
+    /// The most that may be rejected before the run fails (`--max-rejected`).
+    pub max_rejected: f64,
+    /// Rejections by reason and field, e.g. `missing_field temperature`.
+    pub rejected_by: BTreeMap<String, u64>,
     pub drift_reports: u64,
     pub drift_alerts: u64,
     pub model: ModelIdentity,
@@ -124,7 +135,55 @@ impl Scorer {
     }
 }
 
-pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<BatchOutcome> {
+impl BatchOutcome {
+    /// Whether the run may count as a success: it scored something and rejected no more than
+    /// `max_rejected` of its events.
+    pub fn check(&self, input: &Path) -> anyhow::Result<()> {
+        let rejects = self
+            .files
+            .get(1)
+            .map_or(String::new(), |f| f.display().to_string());
+        let mut reasons: Vec<(&String, &u64)> = self.rejected_by.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1));
+        let commonest = reasons
+            .iter()
+            .take(3)
+            .map(|(reason, n)| format!("{reason} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.events == 0 {
+            bail!("{} holds no events", input.display());
+        }
+        if self.predictions == 0 {
+            bail!(
+                "no event was scored: {} of {} rejected, by {commonest} (each is in {rejects})",
+                self.rejected,
+                self.events
+            );
+        }
+        if self.rejected_share > self.max_rejected {
+            bail!(
+                "{} of {} events rejected ({:.1}%), more than --max-rejected {} allows: by {commonest} (each is in {rejects})",
+                self.rejected,
+                self.events,
+                self.rejected_share * 100.0,
+                self.max_rejected
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Scores `input` into `output`; see the module's doc. `max_rejected` is a share, 0 to 1.
+pub fn run(
+    settings: &Settings,
+    input: &Path,
+    output: &Path,
+    max_rejected: f64,
+) -> anyhow::Result<BatchOutcome> {
+    if !(0.0..=1.0).contains(&max_rejected) {
+        bail!("--max-rejected is a share of the events, from 0 to 1; got {max_rejected}");
+    }
     let checked = load_checked(settings, None)?;
     let identity = checked.identity.clone();
     let events = read_events(input)?;
@@ -159,6 +218,7 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
     let topic: Arc<str> = Arc::from(input.display().to_string());
     let started_ms = now_ms();
     let mut rejected = 0u64;
+    let mut rejected_by: BTreeMap<String, u64> = BTreeMap::new();
     let mut progress = Progress::new(events.len() as u64);
     for (i, (record, event)) in events.iter().enumerate() {
         match decoder.decode(event, Some(started_ms)) {
@@ -168,6 +228,11 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
             ),
             Err(e) => {
                 rejected += 1;
+                let cause = match &e.field {
+                    Some(field) => format!("{} {field}", e.reason.as_str()),
+                    None => e.reason.as_str().to_string(),
+                };
+                *rejected_by.entry(cause).or_default() += 1;
                 let line = serde_json::json!({
                     "record": record,
                     "reason": e.reason.as_str(),
@@ -200,6 +265,12 @@ pub fn run(settings: &Settings, input: &Path, output: &Path) -> anyhow::Result<B
         events: events.len() as u64,
         predictions: scorer.n_predictions,
         rejected,
+        rejected_share: match events.len() {
+            0 => 0.0,
+            n => rejected as f64 / n as f64,
+        },
+        max_rejected,
+        rejected_by,
         drift_reports,
         drift_alerts,
         model: identity,

@@ -13,6 +13,7 @@ use driftline_operators::infer::{load_runtime, InferenceModel};
 
 use crate::cli::input::read_events;
 use crate::config::Settings;
+use crate::models::load::require_model_path;
 use crate::stages::drift::tracker::drift_columns;
 
 const BATCH_ROWS: usize = 4096;
@@ -24,6 +25,7 @@ pub struct ProfileRun {
 }
 
 pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<ProfileRun> {
+    require_model_path(&settings.model.path)?;
     let runtime = load_runtime(&settings.onnxruntime_library())?;
     let mut model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
     let events = read_events(input)?.into_iter().map(|(_, e)| e);

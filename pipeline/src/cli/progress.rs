@@ -1,5 +1,5 @@
 //! A progress bar on stderr for long offline jobs (`driftline batch`): redrawn in place on a
-//! terminal, a plain line per tenth otherwise (logs and CI).
+//! terminal; elsewhere (logs, CI, a pipe) one final line, so the log holds no bar.
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -7,7 +7,7 @@ pub struct Progress {
     total: u64,
     started: Instant,
     last_draw: Instant,
-    last_tenth: u64,
+    done: u64,
     terminal: bool,
 }
 
@@ -19,29 +19,28 @@ impl Progress {
             total,
             started: Instant::now(),
             last_draw: Instant::now() - Duration::from_secs(1),
-            last_tenth: 0,
+            done: 0,
             terminal,
         }
     }
 
     /// `done` of `total` finished.
     pub fn update(&mut self, done: u64) {
-        let tenth = done * 10 / self.total.max(1);
-        if self.terminal {
-            if self.last_draw.elapsed() >= Duration::from_millis(200) || done == self.total {
-                self.last_draw = Instant::now();
-                eprint!("\r{}", self.line(done));
-                let _ = std::io::stderr().flush();
-            }
-        } else if tenth > self.last_tenth {
-            self.last_tenth = tenth;
-            eprintln!("{}", self.line(done));
+        self.done = done;
+        if self.terminal
+            && (self.last_draw.elapsed() >= Duration::from_millis(200) || done == self.total)
+        {
+            self.last_draw = Instant::now();
+            eprint!("\r{}", self.line(done));
+            let _ = std::io::stderr().flush();
         }
     }
 
     pub fn finish(&mut self) {
         if self.terminal {
             eprintln!();
+        } else {
+            eprintln!("{}", self.line(self.done));
         }
     }
 

@@ -1,10 +1,13 @@
-//! `driftline validate`: loads config, model and schema together and explains every problem it
-//! finds, one per line, so a deploy pipeline can fail early with a message a person can act on.
+//! `driftline validate`: loads config, model and schema together, runs the same smoke inference
+//! as `run` and `batch`, and explains every problem it finds, one per line, so a deploy pipeline
+//! can fail early with a message a person can act on. Warnings (a float64 model fed f32
+//! features) are printed but do not fail it.
 use std::path::Path;
 
 use driftline_operators::infer::{load_runtime, InferError, InferenceModel};
 
 use crate::config::Settings;
+use crate::models::load::{require_model_path, smoke_test};
 use crate::models::set::ServingModels;
 
 /// What validation found: the settings (when they loaded) and every problem.
@@ -13,6 +16,8 @@ pub struct Validation {
     pub problems: Vec<String>,
     /// The execution provider the model would run on, when it loaded.
     pub provider: Option<&'static str>,
+    /// What works but is likely not what the user meant.
+    pub warnings: Vec<String>,
 }
 
 pub fn validate(config: Option<&Path>) -> Validation {
@@ -23,6 +28,7 @@ pub fn validate(config: Option<&Path>) -> Validation {
                 settings: None,
                 problems,
                 provider: None,
+                warnings: Vec::new(),
             }
         }
         Err(e) => {
@@ -30,24 +36,36 @@ pub fn validate(config: Option<&Path>) -> Validation {
                 settings: None,
                 problems: vec![e.to_string()],
                 provider: None,
+                warnings: Vec::new(),
             }
         }
     };
     let mut problems = Vec::new();
     let mut provider = None;
-    if !settings.model.path.is_file() {
+    let mut warnings = Vec::new();
+    if let Err(e) = require_model_path(&settings.model.path) {
+        problems.push(e.to_string());
+    } else if !settings.model.path.is_file() {
         problems.push(format!(
             "model.path {} is not a file",
             settings.model.path.display()
         ));
     } else {
         match load_runtime(&settings.onnxruntime_library()) {
-            Err(e) => problems.push(format!(
-                "{e} (set runtime.onnxruntime_library or ORT_DYLIB_PATH)"
-            )),
+            Err(e) => problems.push(e.to_string()),
             Ok(runtime) => {
                 match InferenceModel::load(&runtime, &settings.model_options(), &settings.schema) {
-                    Ok(model) => provider = Some(model.provider()),
+                    Ok(mut model) => {
+                        provider = Some(model.provider());
+                        warnings.extend(model.precision_warnings(&settings.schema));
+                        // What `run` and `batch` check before they start: one event through it.
+                        if let Err(e) = smoke_test(&mut model, &settings.schema) {
+                            problems.push(format!(
+                                "smoke inference with model {}: {e:#}",
+                                settings.model.path.display()
+                            ));
+                        }
+                    }
                     Err(InferError::Signature(list)) => problems.extend(list),
                     Err(e) => problems.push(e.to_string()),
                 }
@@ -66,5 +84,6 @@ pub fn validate(config: Option<&Path>) -> Validation {
         settings: Some(settings),
         problems,
         provider,
+        warnings,
     }
 }

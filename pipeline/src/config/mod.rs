@@ -234,10 +234,91 @@ pub struct LogSettings {
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file or the environment could not be read or parsed. Held as text, not as a source
+    /// error, so that `{:#}` prints the message once.
     #[error("{0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
     #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        ConfigError::Load(readable_key_paths(&e.to_string()))
+    }
+}
+
+/// The `config` crate writes a key inside a list as `schema.features[0]type`; users write
+/// `schema.features[0].type`.
+fn readable_key_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 4);
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|n| n.is_alphabetic() || *n == '_') {
+            out.push('.');
+        }
+    }
+    out
+}
+
+/// Keys whose value names a file; in a config file, a relative one is relative to the file.
+const PATH_KEYS: [&str; 3] = ["model.path", "model.shadow.path", "drift.profile"];
+
+/// Which path settings a config file sets itself, so that they resolve against its folder.
+struct FileRelative {
+    folder: PathBuf,
+    /// `PATH_KEYS` the file sets and the environment does not override.
+    keys: Vec<&'static str>,
+    variants: bool,
+}
+
+impl FileRelative {
+    fn of(file: &Path, env: &[(String, String)]) -> Result<FileRelative, ConfigError> {
+        let own = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .build()?;
+        let from_env = |key: &str| {
+            let var = format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase());
+            env.iter().any(|(k, _)| k.eq_ignore_ascii_case(&var))
+        };
+        let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+        let folder = parent.unwrap_or(Path::new("."));
+        Ok(FileRelative {
+            folder: std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf()),
+            keys: PATH_KEYS
+                .into_iter()
+                .filter(|k| own.get_string(k).is_ok() && !from_env(k))
+                .collect(),
+            variants: own.get_array("model.variants").is_ok() && !from_env("model.variants"),
+        })
+    }
+
+    fn resolve(&self, path: &mut PathBuf) {
+        if !path.as_os_str().is_empty() && path.is_relative() {
+            *path = self.folder.join(&*path);
+        }
+    }
+
+    fn apply(&self, settings: &mut Settings) {
+        for key in &self.keys {
+            match *key {
+                "model.path" => self.resolve(&mut settings.model.path),
+                "model.shadow.path" => self.resolve(&mut settings.model.shadow.path),
+                "drift.profile" if !settings.drift.profile.is_empty() => {
+                    let mut p = PathBuf::from(&settings.drift.profile);
+                    self.resolve(&mut p);
+                    settings.drift.profile = p.display().to_string();
+                }
+                _ => {}
+            }
+        }
+        if self.variants {
+            for v in &mut settings.model.variants {
+                self.resolve(&mut v.path);
+            }
+        }
+    }
 }
 
 impl Settings {
@@ -257,12 +338,13 @@ impl Settings {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
         let source_env = env.clone();
+        let relative = file.map(|f| FileRelative::of(f, &env)).transpose()?;
         let file = file.map(|path| {
             config::File::from(path)
                 .format(config::FileFormat::Toml)
                 .required(true)
         });
-        let mut settings = Self::load_from(file, env)?;
+        let mut settings = Self::load_from(file, env, relative.as_ref())?;
         settings.source_file = source_file;
         settings.source_env = source_env;
         Ok(settings)
@@ -271,12 +353,13 @@ impl Settings {
     /// Defaults, then `text` as a config file; no environment (the config fuzz target uses it).
     pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         let file = config::File::from_str(text, config::FileFormat::Toml);
-        Self::load_from(Some(file), std::iter::empty())
+        Self::load_from(Some(file), std::iter::empty(), None)
     }
 
     fn load_from<S: config::Source + Send + Sync + 'static>(
         file: Option<S>,
         env: impl IntoIterator<Item = (String, String)>,
+        relative: Option<&FileRelative>,
     ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULT_TOML,
@@ -297,6 +380,9 @@ impl Settings {
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.normalise_property_names();
+        if let Some(relative) = relative {
+            relative.apply(&mut settings);
+        }
         let mut problems = settings.resolve_secret_references();
         problems.extend(settings.problems());
         if problems.is_empty() {

@@ -60,6 +60,7 @@ pub fn load_checked_spec(
     previous: Option<&[OutputInfo]>,
 ) -> anyhow::Result<CheckedModel> {
     let path = spec.path;
+    require_model_path(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
     let sha256 = hex(&Sha256::digest(&bytes));
     let runtime = load_runtime(&settings.onnxruntime_library())?;
@@ -76,12 +77,13 @@ pub fn load_checked_spec(
     if let Some(previous) = previous {
         check_same_outputs(previous, model.outputs())?;
     }
+    for warning in model.precision_warnings(&settings.schema) {
+        tracing::warn!(model = %path.display(), "{warning}");
+    }
     let output_types = smoke_test(&mut model, &settings.schema)
         .with_context(|| format!("smoke inference with model {}", path.display()))?;
     let version = match spec.version {
-        "" => model
-            .metadata_version()
-            .unwrap_or_else(|| "unversioned".into()),
+        "" => model.metadata_version().unwrap_or_default(),
         v => v.to_string(),
     };
     let identity = ModelIdentity {
@@ -95,6 +97,14 @@ pub fn load_checked_spec(
         identity,
         output_types,
     })
+}
+
+/// A model path must be given: the built-in demo model is the demo's, not a default.
+pub fn require_model_path(path: &Path) -> anyhow::Result<()> {
+    if path.as_os_str().is_empty() {
+        bail!("model.path is not set: name the ONNX model file in the config's [model] section (relative to the config file) or in DRIFTLINE__MODEL__PATH");
+    }
+    Ok(())
 }
 
 pub fn check_same_outputs(previous: &[OutputInfo], new: &[OutputInfo]) -> anyhow::Result<()> {
@@ -120,7 +130,7 @@ pub fn check_same_outputs(previous: &[OutputInfo], new: &[OutputInfo]) -> anyhow
 
 /// One synthetic event (zeros, `false`, an empty category) through the model: a model that
 /// loads but cannot run fails here, not on the first real batch. Returns the outputs' types.
-fn smoke_test(
+pub fn smoke_test(
     model: &mut InferenceModel,
     schema: &EventSchema,
 ) -> anyhow::Result<Vec<arrow_schema::DataType>> {
