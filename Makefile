@@ -18,13 +18,18 @@ export TANSU_BIN      := $(TANSU)
 CARGO_DENY := $(TOOLS)/bin/cargo-deny
 CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
 
-.PHONY: help run test soak fuzz deny bench bench-e2e bench-gpu-pack lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
+.PHONY: help run run-tansu test soak fuzz deny bench bench-e2e bench-gpu-pack lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 run: $(VENV_OK) build-deps ## The demo: embedded broker, demo model, live sensor feed, summary (DEMO_ARGS="--bootstrap HOST:PORT --events N --rate R --drift-after N")
 	$(CARGO) run --release -q -p driftline -- demo $(DEMO_ARGS)
+
+# The debug build, which `make test` builds too: tansu, not driftline, is the bottleneck here.
+run-tansu: $(VENV_OK) build-deps $(TANSU) ## The demo against tansu, started as the tests start it (README's tansu figure; DEMO_ARGS as for run)
+	$(CARGO) build -q -p driftline --bin driftline
+	bash scripts/run-tansu.sh "$${CARGO_TARGET_DIR:-target}/debug/driftline" $(DEMO_ARGS)
 
 test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline -p driftline-benches --bin bench_gpu
