@@ -527,6 +527,60 @@ pub fn low_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64>
         .collect()
 }
 
+/// The high watermark (the next offset) of each partition of `topic`.
+pub fn high_watermarks(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    watermarks(bootstrap, topic, partitions)
+        .into_iter()
+        .map(|w| w.expect("watermarks").1)
+        .collect()
+}
+
+/// The offset `group` has committed on each partition of `topic` (-1 where none), read with an
+/// OffsetFetch as a non-member: it neither joins the group nor moves its partitions.
+pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let Ok(offsets) = consumer.committed_offsets(list, Duration::from_secs(10)) else {
+        return vec![-1; partitions as usize];
+    };
+    (0..partitions)
+        .map(
+            |p| match offsets.find_partition(topic, p).map(|e| e.offset()) {
+                Some(rdkafka::Offset::Offset(o)) => o,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+/// Waits (bounded) until `group`'s committed offsets on `topic` reach its high watermarks: every
+/// input then has its outputs acknowledged. Returns the last committed offsets seen.
+pub fn wait_for_commits_to_reach_the_end(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    limit: Duration,
+) -> Vec<i64> {
+    let started = Instant::now();
+    let end = high_watermarks(bootstrap, topic, partitions);
+    loop {
+        let committed = committed_offsets(bootstrap, group, topic, partitions);
+        if committed == end || started.elapsed() > limit {
+            return committed;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Waits (bounded) until the topics together hold at least `n` records and have stopped
 /// growing for `settle`; returns their size.
 pub fn wait_for_outputs(
