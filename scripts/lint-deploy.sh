@@ -139,6 +139,9 @@ METRICS = {
     "driftline_shadow_score_abs_diff_total": set(),
     "driftline_shadow_agreement": {"driftline_statistic"},
     "driftline_ready": set(),
+    "driftline_sink_undelivered_seconds": set(),
+    "driftline_trace_headers_dropped_total": set(),
+    "driftline_dead_letters_minimal_total": set(),
     "process_memory_usage_bytes": set(),
     "process_cpu_time_seconds_total": {"cpu_mode"},
 }

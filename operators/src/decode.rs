@@ -166,6 +166,7 @@ impl EventDecoder {
     ) -> Result<&DecodedRow, DecodeError> {
         self.reset();
         self.targets.rewind();
+        check_text(payload)?;
         let mut failure = None;
         let mut de = serde_json::Deserializer::from_slice(payload);
         let seed = EventSeed {
@@ -245,6 +246,63 @@ impl EventDecoder {
         }
         Ok(())
     }
+}
+
+/// The whole event must be UTF-8 text whose `\u` escapes pair their surrogates, as RFC 8259 asks
+/// and as Python's `json` reads it. serde_json checks this only in the strings it reads, not in
+/// the fields it skips; this checks the rest. The fast path never gets here with a non-ASCII
+/// byte or an escape (it hands those events to serde_json), so it costs only escaped and
+/// non-ASCII events one more pass.
+fn check_text(payload: &[u8]) -> Result<(), DecodeError> {
+    if let Err(e) = std::str::from_utf8(payload) {
+        return Err(DecodeError::new(
+            DecodeReason::InvalidJson,
+            None,
+            format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+        ));
+    }
+    let hex = |at: usize| {
+        let digits = std::str::from_utf8(payload.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let lone = |at: usize, unit: u16| {
+        DecodeError::new(
+            DecodeReason::InvalidJson,
+            None,
+            format!("lone surrogate escape \\u{unit:04x} at byte {at}"),
+        )
+    };
+    let mut i = 0;
+    while let Some(found) = payload
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|b| *b == b'\\'))
+    {
+        let at = i + found;
+        if payload.get(at + 1) != Some(&b'u') {
+            // Any other escape is two bytes (serde_json rejects the unknown ones).
+            i = at + 2;
+            continue;
+        }
+        // Malformed hex is serde_json's to reject, with its own message.
+        let Some(unit) = hex(at + 2) else {
+            i = at + 2;
+            continue;
+        };
+        match unit {
+            0xD800..=0xDBFF => {
+                let low = (payload.get(at + 6..at + 8) == Some(b"\\u"))
+                    .then(|| hex(at + 8))
+                    .flatten();
+                if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                    return Err(lone(at, unit));
+                }
+                i = at + 12;
+            }
+            0xDC00..=0xDFFF => return Err(lone(at, unit)),
+            _ => i = at + 6,
+        }
+    }
+    Ok(())
 }
 
 /// Visits the top-level object, routing each known key into the row.

@@ -42,11 +42,7 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    pub(super) fn new(
-        reason: DecodeReason,
-        field: Option<&str>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(reason: DecodeReason, field: Option<&str>, detail: impl Into<String>) -> Self {
         DecodeError {
             reason,
             field: field.map(str::to_string),

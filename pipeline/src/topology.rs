@@ -230,6 +230,7 @@ impl Pipeline {
             },
             dlq_topic: &settings.kafka.dlq_topic,
             max_dead_letter_bytes: settings.pipeline.max_dead_letter_bytes,
+            max_key_bytes: settings.pipeline.max_key_bytes,
             batch_tx,
             decode_time: Duration::ZERO,
             links: Vec::new(),

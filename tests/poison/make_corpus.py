@@ -95,6 +95,14 @@ CASES = [
     ("unknown-fields-any-type", valid[:-1] + b',"meta":{"a":[1,{"b":[null,true,"x"]}]},"n":null,"s":"NaN"}', "accept", ""),
     ("whitespace-around", b" \n\t" + valid + b"\r\n ", "accept", ""),
     ("keys-in-other-order", text(list(reversed(event()))), "accept", ""),
+    # The whole event must be UTF-8 with paired surrogate escapes, in the fields driftline skips
+    # as in those it reads (serde_json alone checks only the latter).
+    ("invalid-utf8-in-unknown-field", valid[:-1] + b',"note":"caf\xe9"}', "invalid_json", ""),
+    ("lone-surrogate-in-unknown-field", valid[:-1] + b',"note":"x\\ud800y"}', "invalid_json", ""),
+    ("lone-low-surrogate-in-unknown-key", valid[:-1] + b',"\\udc00":1}', "invalid_json", ""),
+    ("control-char-in-unknown-field", valid[:-1] + b',"note":"a\x01b"}', "invalid_json", ""),
+    ("surrogate-pair-in-unknown-field", valid[:-1] + b',"note":"\\ud83d\\ude00"}', "accept", ""),
+    ("escaped-backslash-then-u-in-unknown-field", valid[:-1] + b',"note":"\\\\ud800"}', "accept", ""),
 ]
 
 GENERATED = [

@@ -149,3 +149,90 @@ async fn request_errors_leader_moves_and_an_outage_lose_nothing() {
     );
     assert_eq!(ledger.wrong_keys, 0);
 }
+
+/// A broker that refuses every produce for a while (retriable errors, which librdkafka retries):
+/// the instance still consumes, but nothing is acknowledged, so `/readyz` turns 503 and says the
+/// sink cannot deliver, `driftline_sink_undelivered_seconds` grows, and both come back once the
+/// broker takes the outputs again. Nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_when_the_sink_cannot_deliver() {
+    const SINK_EVENTS: u64 = 6_000;
+    let broker = driftline::kafka::embedded::EmbeddedBroker::start(1).expect("embedded broker");
+    for (topic, partitions) in [("in", 2), ("out", 2), ("dlq", 1)] {
+        broker.create_topic(topic, partitions).expect("topic");
+    }
+    let b = broker.bootstrap_servers().to_string();
+    let mock = broker.mock().expect("mock cluster");
+    let settings = demo_settings(
+        &b,
+        "sink-stall",
+        &[
+            (
+                "DRIFTLINE__HEALTH__STATISTICS_INTERVAL_MS",
+                "200".to_string(),
+            ),
+            // Not ready after 2 s without an acknowledgement (a sixth of this).
+            ("DRIFTLINE__HEALTH__STALL_TIMEOUT_MS", "12000".to_string()),
+        ],
+    );
+    let pipeline = RunningPipeline::start(settings);
+    let health = pipeline.health.expect("health server");
+    let feed = spawn_feed(
+        &b,
+        "in",
+        GenOptions {
+            count: SINK_EVENTS,
+            rate: 300,
+            malformed_every: 0,
+            ..GenOptions::default()
+        },
+    );
+    let ready = http::wait_for(health, "/readyz", Duration::from_secs(30), |a| {
+        a.is_some_and(|(s, _)| *s == 200)
+    });
+    assert_eq!(ready.map(|a| a.0), Some(200), "ready before the refusals");
+    pipeline
+        .wait_for_outputs(300, Duration::from_secs(60))
+        .await;
+
+    use RDKafkaRespErr::*;
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 40],
+    );
+    let during = http::wait_for(health, "/readyz", Duration::from_secs(30), |a| {
+        a.is_some_and(|(s, _)| *s == 503)
+    });
+    let metrics = http::get(health, "/metrics")
+        .map(|a| a.1)
+        .unwrap_or_default();
+    let undelivered: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("driftline_sink_undelivered_seconds"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0);
+    let after = http::wait_for(health, "/readyz", Duration::from_secs(120), |a| {
+        a.is_some_and(|(s, _)| *s == 200)
+    });
+    assert_eq!(feed.join().expect("feed").produced, SINK_EVENTS);
+    let outputs = pipeline
+        .wait_for_outputs(SINK_EVENTS, Duration::from_secs(120))
+        .await;
+    let summary = pipeline.stop().await.expect("the pipeline ends cleanly");
+
+    let during = during.expect("an answer while the broker refuses");
+    assert_eq!(during.0, 503, "not ready while nothing is acknowledged");
+    assert!(during.1.contains("sink cannot deliver"), "{:?}", during.1);
+    assert!(
+        undelivered >= 2.0,
+        "driftline_sink_undelivered_seconds {undelivered}"
+    );
+    assert_eq!(
+        after.map(|a| a.0),
+        Some(200),
+        "ready again once outputs flow"
+    );
+    assert_eq!(outputs, SINK_EVENTS, "nothing lost");
+    assert_eq!(summary.delivery_failures, 0);
+}

@@ -196,6 +196,7 @@ pub struct RuntimeSettings {
 pub struct PipelineSettings {
     pub channel_capacity: usize,
     pub max_event_bytes: usize,
+    pub max_key_bytes: usize,
     pub max_dead_letter_bytes: usize,
     pub shutdown_grace_ms: u64,
 }

@@ -112,6 +112,9 @@ impl Settings {
                 self.pipeline.max_dead_letter_bytes
             ));
         }
+        if self.pipeline.max_key_bytes == 0 {
+            p.push("pipeline.max_key_bytes must be at least 1".into());
+        }
         if self.drift.enabled {
             let d = &self.drift;
             if d.panes == 0 || d.slide == 0 || d.slide > d.panes {

@@ -138,7 +138,10 @@ impl SinkContext {
 impl ClientContext for SinkContext {
     fn stats_raw(&self, statistics: &[u8]) {
         match ClientStatistics::parse(statistics) {
-            Ok(s) => self.health.producer.set_up(s.broker_up()),
+            Ok(s) => {
+                self.health.producer.set_up(s.broker_up());
+                self.health.set_producer_queue(s.queued_messages());
+            }
             Err(e) => tracing::debug!(error = %e, "producer statistics"),
         }
     }
@@ -155,6 +158,9 @@ impl ProducerContext for SinkContext {
     type DeliveryOpaque = Arc<Delivery>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, d: Arc<Delivery>) {
+        if result.is_ok() {
+            self.health.acknowledged();
+        }
         match result {
             Ok(_) if d.kind == DeliveryKind::Side => {}
             Ok(_) if d.kind == DeliveryKind::Shadow => {

@@ -14,6 +14,17 @@ pub const HEADER_ERROR_FIELD: &str = "driftline.error.field";
 pub const HEADER_ERROR_DETAIL: &str = "driftline.error.detail";
 /// On a dead letter cut to `pipeline.max_dead_letter_bytes`: the original payload's size.
 pub const HEADER_ERROR_ORIGINAL_BYTES: &str = "driftline.error.original_bytes";
+/// On a dead letter whose key was cut to `pipeline.max_key_bytes`: the original key's size.
+pub const HEADER_ERROR_ORIGINAL_KEY_BYTES: &str = "driftline.error.original_key_bytes";
+/// On a dead letter that could not keep all of the event's own headers: how many it dropped.
+pub const HEADER_ERROR_DROPPED_HEADERS: &str = "driftline.error.dropped_headers";
+/// On a minimal dead letter (the full one was refused): `true`; no key, payload or original
+/// headers, only the reason and the source position.
+pub const HEADER_ERROR_MINIMAL: &str = "driftline.error.minimal";
+
+/// A dead letter keeps the event's own headers, in order, while their names and values add up to
+/// at most this; the config check keeps 64 KiB beside key and payload for all headers.
+pub const DEAD_LETTER_ORIGINAL_HEADER_BYTES: usize = 32 * 1024;
 
 /// Source-position headers for an output of row `row` of `rows`.
 pub fn source_headers(headers: OwnedHeaders, rows: &DeliveryRows, row: usize) -> OwnedHeaders {
@@ -39,6 +50,10 @@ pub struct DeadLetterCause<'a> {
     pub detail: &'a str,
     /// The payload's size when the dead letter carries only its first bytes.
     pub original_bytes: Option<usize>,
+    /// The key's size when the dead letter carries only its first bytes.
+    pub original_key_bytes: Option<usize>,
+    /// Only the reason and the source position: the full dead letter was refused.
+    pub minimal: bool,
 }
 
 /// The original headers of a dead-lettered event, followed by the reason it was rejected.
@@ -52,10 +67,20 @@ pub fn dead_letter_headers(
         field,
         detail,
         original_bytes,
+        original_key_bytes,
+        minimal,
     } = *cause;
     let mut headers = OwnedHeaders::new();
-    if let Some(original) = original {
+    let mut dropped = 0usize;
+    if let Some(original) = original.filter(|_| !minimal) {
+        let mut room = DEAD_LETTER_ORIGINAL_HEADER_BYTES;
         for h in original.iter() {
+            let size = h.key.len() + h.value.map_or(0, <[u8]>::len);
+            if size > room {
+                dropped += 1;
+                continue;
+            }
+            room -= size;
             headers = headers.insert(Header {
                 key: h.key,
                 value: h.value,
@@ -77,10 +102,25 @@ pub fn dead_letter_headers(
             value: Some(field),
         });
     }
-    if let Some(n) = original_bytes {
+    for (key, n) in [
+        (HEADER_ERROR_ORIGINAL_BYTES, original_bytes),
+        (HEADER_ERROR_ORIGINAL_KEY_BYTES, original_key_bytes),
+        (
+            HEADER_ERROR_DROPPED_HEADERS,
+            (dropped > 0).then_some(dropped),
+        ),
+    ] {
+        if let Some(n) = n {
+            headers = headers.insert(Header {
+                key,
+                value: Some(itoa::Buffer::new().format(n).as_bytes()),
+            });
+        }
+    }
+    if minimal {
         headers = headers.insert(Header {
-            key: HEADER_ERROR_ORIGINAL_BYTES,
-            value: Some(itoa::Buffer::new().format(n).as_bytes()),
+            key: HEADER_ERROR_MINIMAL,
+            value: Some("true"),
         });
     }
     source_headers(headers, rows, 0)

@@ -14,6 +14,9 @@ pub struct ClientStatistics {
     brokers: BTreeMap<String, BrokerStatistics>,
     #[serde(default)]
     topics: BTreeMap<String, TopicStatistics>,
+    /// Messages in the producer's queues (queued or in flight).
+    #[serde(default)]
+    msg_cnt: i64,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +56,11 @@ fn unknown() -> i64 {
 impl ClientStatistics {
     pub fn parse(json: &[u8]) -> Result<ClientStatistics, serde_json::Error> {
         serde_json::from_slice(json)
+    }
+
+    /// Messages the producer holds, not yet acknowledged.
+    pub fn queued_messages(&self) -> i64 {
+        self.msg_cnt
     }
 
     /// True when at least one real broker connection (not the internal or logical ones) is up.

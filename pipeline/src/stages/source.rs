@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use driftline_operators::batch::{BatchBuilder, BatchPolicy, SourcePosition};
-use driftline_operators::decode::{DecodeError, EventDecoder};
+use driftline_operators::decode::{DecodeError, DecodeReason, EventDecoder};
 use futures_util::{FutureExt, StreamExt};
 use opentelemetry::trace::SpanContext;
 use rdkafka::consumer::MessageStream;
@@ -32,6 +32,10 @@ use crate::telemetry::metrics::{PipelineMetrics, Stage};
 /// enough to find the producers, bounded so a batch of 8192 traced events stays cheap.
 const MAX_LINKS: usize = 128;
 
+/// Trace headers longer than this are not carried to predictions: W3C Trace Context's
+/// `traceparent` is 55 bytes, and 512 is the `tracestate` length it asks every system to carry.
+const MAX_TRACE_HEADER_BYTES: usize = 512;
+
 /// The most messages taken from the consumer's queue in one go (see [`SourceStage::burst`]);
 /// bounded so that shutdown, the linger deadline and failures are looked at between bursts.
 const MAX_BURST: usize = 1024;
@@ -49,6 +53,8 @@ pub struct SourceStage<'a> {
     pub dlq_topic: &'a str,
     /// Dead letters are cut to this many bytes of key and payload (`pipeline.max_dead_letter_bytes`).
     pub max_dead_letter_bytes: usize,
+    /// Events with a longer key are dead-lettered, the key cut to this (`pipeline.max_key_bytes`).
+    pub max_key_bytes: usize,
     pub batch_tx: mpsc::Sender<QueuedBatch>,
     /// Time spent taking the open batch's events from the consumer's queue and decoding them,
     /// recorded as the `decode` stage when it closes.
@@ -144,9 +150,28 @@ impl<'a> SourceStage<'a> {
             .register(&topic, message.partition(), message.offset());
         let kafka_timestamp_ms = message.timestamp().to_millis();
         let payload = message.payload().unwrap_or_default();
-        match self.decoder.decode(payload, kafka_timestamp_ms) {
+        let key_len = message.key().map_or(0, <[u8]>::len);
+        let decoded = if key_len > self.max_key_bytes {
+            // Every prediction copies its event's key: one the broker cannot take would stop
+            // the pipeline at this offset on every restart.
+            Err(DecodeError::new(
+                DecodeReason::TooLarge,
+                Some("key"),
+                format!(
+                    "the Kafka key is {key_len} bytes, more than pipeline.max_key_bytes ({})",
+                    self.max_key_bytes
+                ),
+            ))
+        } else {
+            self.decoder.decode(payload, kafka_timestamp_ms)
+        };
+        match decoded {
             Ok(row) => {
                 let (traceparent, tracestate) = trace_headers(message);
+                let (traceparent, tracestate) = (
+                    bounded_trace_header(self.metrics, traceparent),
+                    bounded_trace_header(self.metrics, tracestate),
+                );
                 if let Some(cx) = traceparent.and_then(trace_context::parse_traceparent) {
                     if self.links.len() < MAX_LINKS && !self.links.contains(&cx) {
                         self.links.push(cx);
@@ -195,7 +220,7 @@ impl<'a> SourceStage<'a> {
         tracing::debug!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "dead-lettering event");
         let kafka_timestamp_ms = message.timestamp().to_millis().unwrap_or_else(now_ms);
         let rows = DeliveryRows::one(
-            topic,
+            Arc::clone(&topic),
             message.partition(),
             message.offset(),
             kafka_timestamp_ms,
@@ -204,26 +229,64 @@ impl<'a> SourceStage<'a> {
             reason: error.reason.as_str(),
         };
         let delivery = Delivery::new(kind, rows, 1);
-        // Key and payload are cut to what any broker accepts: a dead letter the broker refused
-        // would stop the pipeline on every restart. The full event stays at its source offset.
+        // Key, payload and the event's own headers are cut to what any broker accepts: a dead
+        // letter the broker refused would stop the pipeline on every restart. The full event
+        // stays at its source offset.
+        let key_room = self.max_key_bytes.min(self.max_dead_letter_bytes);
+        let key = message.key().map(|k| &k[..k.len().min(key_room)]);
         let key_len = message.key().map_or(0, <[u8]>::len);
         let payload = message.payload().unwrap_or_default();
-        let room = self.max_dead_letter_bytes.saturating_sub(key_len);
+        let room = self
+            .max_dead_letter_bytes
+            .saturating_sub(key.map_or(0, <[u8]>::len));
         let kept = &payload[..payload.len().min(room)];
-        let cause = DeadLetterCause {
+        let mut cause = DeadLetterCause {
             reason: error.reason.as_str(),
             field: error.field.as_deref(),
             detail: &error.detail,
             original_bytes: (kept.len() < payload.len()).then_some(payload.len()),
+            original_key_bytes: key.filter(|k| k.len() < key_len).map(|_| key_len),
+            minimal: false,
         };
         let headers = dead_letter_headers(message.headers(), &cause, &delivery.rows);
         let mut record = BaseRecord::with_opaque_to(self.dlq_topic, delivery).headers(headers);
         if message.payload().is_some() {
             record = record.payload(kept);
         }
-        if let Some(key) = message.key() {
+        if let Some(key) = key {
             record = record.key(key);
         }
+        let refused = match self.send_dead_letter(record).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        // Refused whole (too large for this producer, most likely): the reason and the source
+        // position alone still account for the event, so the stream goes on.
+        tracing::warn!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %refused, "dead letter refused; sending a minimal one");
+        PipelineMetrics::add(&self.metrics.minimal_dead_letters, 1);
+        let rows = DeliveryRows::one(
+            topic,
+            message.partition(),
+            message.offset(),
+            kafka_timestamp_ms,
+        );
+        let delivery = Delivery::new(kind, rows, 1);
+        cause.minimal = true;
+        let headers = dead_letter_headers(message.headers(), &cause, &delivery.rows);
+        let record = BaseRecord::with_opaque_to(self.dlq_topic, delivery).headers(headers);
+        self.send_dead_letter(record).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot produce to the dead-letter topic {}, not even a minimal dead letter: {e}",
+                self.dlq_topic
+            )
+        })
+    }
+
+    /// Hands a dead letter to the producer, waiting while its queue is full.
+    async fn send_dead_letter(
+        &self,
+        mut record: BaseRecord<'_, [u8], [u8], Arc<Delivery>>,
+    ) -> Result<(), rdkafka::error::KafkaError> {
         loop {
             match try_send(self.producer, record) {
                 Ok(()) => return Ok(()),
@@ -231,10 +294,7 @@ impl<'a> SourceStage<'a> {
                     record = r;
                     tokio::time::sleep(QUEUE_FULL_BACKOFF).await;
                 }
-                Err(SendRefusal::Fatal(e)) => bail!(
-                    "cannot produce to the dead-letter topic {}: {e}",
-                    self.dlq_topic
-                ),
+                Err(SendRefusal::Fatal(e)) => return Err(e),
             }
         }
     }
@@ -273,6 +333,21 @@ impl<'a> SourceStage<'a> {
                 () = tokio::time::sleep(Duration::from_millis(100)) => self.health.heartbeat(),
             }
         }
+    }
+}
+
+/// A trace header is carried to the predictions only up to [`MAX_TRACE_HEADER_BYTES`]; a longer
+/// one is dropped and counted (the event is still scored).
+fn bounded_trace_header<'m>(
+    metrics: &PipelineMetrics,
+    value: Option<&'m [u8]>,
+) -> Option<&'m [u8]> {
+    match value {
+        Some(v) if v.len() > MAX_TRACE_HEADER_BYTES => {
+            PipelineMetrics::add(&metrics.trace_headers_dropped, 1);
+            None
+        }
+        v => v,
     }
 }
 

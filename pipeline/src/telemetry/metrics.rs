@@ -195,6 +195,11 @@ pub struct PipelineMetrics {
     pub batches: AtomicU64,
     pub delivery_failures: AtomicU64,
     pub consumer_errors: AtomicU64,
+    /// `traceparent`/`tracestate` headers over 512 bytes, not carried to the predictions.
+    pub trace_headers_dropped: AtomicU64,
+    /// Dead letters the producer refused whole, sent again without key, payload and original
+    /// headers (reason and source position only).
+    pub minimal_dead_letters: AtomicU64,
     pub drift_reports: AtomicU64,
     pub drift_alerts: AtomicU64,
     /// Acknowledged dead letters by reason (dead letters are rare: a lock is fine).
@@ -244,6 +249,8 @@ impl PipelineMetrics {
             batches: Default::default(),
             delivery_failures: Default::default(),
             consumer_errors: Default::default(),
+            trace_headers_dropped: Default::default(),
+            minimal_dead_letters: Default::default(),
             drift_reports: Default::default(),
             drift_alerts: Default::default(),
             dead_letters_by_reason: Default::default(),

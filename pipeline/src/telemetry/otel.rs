@@ -157,6 +157,16 @@ impl MetricsExporter {
                 "Errors reported by the consumer",
                 |m| &m.consumer_errors,
             ),
+            (
+                "driftline.trace_headers.dropped",
+                "traceparent/tracestate headers over 512 bytes, not carried to predictions",
+                |m| &m.trace_headers_dropped,
+            ),
+            (
+                "driftline.dead_letters.minimal",
+                "Dead letters refused whole, sent again with reason and source position only",
+                |m| &m.minimal_dead_letters,
+            ),
         ] {
             let m = Arc::clone(metrics);
             meter
@@ -336,6 +346,16 @@ impl MetricsExporter {
                     &[KeyValue::new("result", "failed")],
                 );
             })
+            .build();
+
+        let h = Arc::clone(health);
+        meter
+            .f64_observable_gauge("driftline.sink.undelivered")
+            .with_unit("s")
+            .with_description(
+                "How long outputs have waited with no acknowledgement from the broker (0 while they flow)",
+            )
+            .with_callback(move |o| o.observe(h.undelivered_ms() as f64 / 1000.0, &[]))
             .build();
 
         let h = Arc::clone(health);
