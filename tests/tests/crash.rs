@@ -107,6 +107,9 @@ impl XorShift {
     }
 }
 
+/// An input record's (partition, offset).
+type Position = (i32, i64);
+
 async fn crash_run(run: CrashRun) {
     let p = run.partitions;
     let mut broker = Broker::start(run.broker, &[("in", p), ("out", p), ("dlq", 1)]).await;
@@ -236,7 +239,7 @@ async fn crash_run(run: CrashRun) {
     assert_eq!(ledger.inputs, run.events as usize);
     // Lost: the group committed past it, and no output names it. Pending: not yet committed.
     let committed_at = |partition: i32| committed[partition as usize];
-    let (lost, pending): (Vec<(i32, i64)>, Vec<(i32, i64)>) = ledger
+    let (lost, pending): (Vec<Position>, Vec<Position>) = ledger
         .lost
         .iter()
         .partition(|(partition, offset)| *offset < committed_at(*partition));

@@ -79,7 +79,7 @@ fn validate(dir: &Path, config: &Path) -> Output {
     )
 }
 
-/// 1. A batch run that rejects every event (a misspelt feature name) is a failure, with the
+/// Trap 1: A batch run that rejects every event (a misspelt feature name) is a failure, with the
 /// summary and the reason; a share above `--max-rejected` fails too.
 #[test]
 fn batch_fails_when_it_rejects_every_event_or_more_than_max_rejected() {
@@ -117,7 +117,7 @@ fn batch_fails_when_it_rejects_every_event_or_more_than_max_rejected() {
     );
 }
 
-/// 2. Relative paths in a config file are relative to the file, not to the working directory.
+/// Trap 2: Relative paths in a config file are relative to the file, not to the working directory.
 #[test]
 fn paths_in_a_config_file_are_relative_to_its_folder() {
     let dir = tempfile::tempdir().expect("dir");
@@ -158,7 +158,7 @@ fn paths_in_a_config_file_are_relative_to_its_folder() {
     );
 }
 
-/// 3. Without `model.path`, `run`, `batch` and `validate` say so; the demo model is not used.
+/// Trap 3: Without `model.path`, `run`, `batch` and `validate` say so; the demo model is not used.
 #[test]
 fn a_config_without_a_model_path_is_an_error_that_says_so() {
     let dir = tempfile::tempdir().expect("dir");
@@ -179,7 +179,7 @@ fn a_config_without_a_model_path_is_an_error_that_says_so() {
     }
 }
 
-/// 4. A config error is printed once, not once per level of its error chain.
+/// Trap 4: A config error is printed once, not once per level of its error chain.
 #[test]
 fn a_config_error_is_printed_once() {
     let dir = tempfile::tempdir().expect("dir");
@@ -198,7 +198,7 @@ fn a_config_error_is_printed_once() {
     );
 }
 
-/// 5. An unknown feature type names the valid types and the key, with its dot.
+/// Trap 5: An unknown feature type names the valid types and the key, with its dot.
 #[test]
 fn an_unknown_feature_type_lists_the_valid_ones() {
     let dir = tempfile::tempdir().expect("dir");
@@ -235,7 +235,7 @@ fn diabetes_config(kind: &str) -> String {
     )
 }
 
-/// 6. f32 features feeding a float64 input are warned about; declared f64 they are not.
+/// Trap 6: f32 features feeding a float64 input are warned about; declared f64 they are not.
 #[test]
 fn f32_features_for_a_float64_model_are_warned_about() {
     let dir = tempfile::tempdir().expect("dir");
@@ -253,7 +253,7 @@ fn f32_features_for_a_float64_model_are_warned_about() {
     assert!(!text(&out).contains("warning"), "{}", text(&out));
 }
 
-/// 7. A category feature beside numeric ones: the count mismatch says categories are not fed.
+/// Trap 7: A category feature beside numeric ones: the count mismatch says categories are not fed.
 #[test]
 fn a_category_feature_is_said_not_to_feed_numeric_inputs() {
     let dir = tempfile::tempdir().expect("dir");
@@ -272,7 +272,7 @@ fn a_category_feature_is_said_not_to_feed_numeric_inputs() {
     );
 }
 
-/// 8. A model without an ONNX `model_version` gets an empty version, not i64::MAX.
+/// Trap 8: A model without an ONNX `model_version` gets an empty version, not i64::MAX.
 #[test]
 fn a_model_without_a_version_is_not_called_i64_max() {
     let dir = tempfile::tempdir().expect("dir");
@@ -304,7 +304,7 @@ fn a_model_without_a_version_is_not_called_i64_max() {
     assert!(line.contains("\"model_version\":\"7\""), "{line}");
 }
 
-/// 9. `validate` runs the smoke inference that `run` and `batch` run.
+/// Trap 9: `validate` runs the smoke inference that `run` and `batch` run.
 #[test]
 fn validate_runs_the_smoke_inference() {
     let dir = tempfile::tempdir().expect("dir");
@@ -326,7 +326,7 @@ fn validate_runs_the_smoke_inference() {
     );
 }
 
-/// 10. Progress on a stderr that is not a terminal: one final line, not a bar per tenth.
+/// Trap 10: Progress on a stderr that is not a terminal: one final line, not a bar per tenth.
 #[test]
 fn batch_progress_is_one_line_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().expect("dir");
@@ -343,7 +343,7 @@ fn batch_progress_is_one_line_when_stderr_is_not_a_terminal() {
     );
 }
 
-/// 11. Without an ONNX Runtime library every command says how to give one.
+/// Trap 11: Without an ONNX Runtime library every command says how to give one.
 #[test]
 fn every_command_gives_the_onnx_runtime_hint() {
     let dir = tempfile::tempdir().expect("dir");
@@ -371,7 +371,7 @@ fn every_command_gives_the_onnx_runtime_hint() {
     }
 }
 
-/// 12. `make run-tansu`'s script starts tansu as the tests do (with the header index), runs the
+/// Trap 12: `make run-tansu`'s script starts tansu as the tests do (with the header index), runs the
 /// demo against it, accounts for every event and stops tansu by its PID.
 #[test]
 fn the_demo_against_tansu_runs_from_one_command() {
