@@ -125,3 +125,66 @@ pub fn dead_letter_headers(
     }
     source_headers(headers, rows, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn names(headers: &OwnedHeaders) -> Vec<String> {
+        headers.iter().map(|h| h.key.to_string()).collect()
+    }
+
+    fn cause(minimal: bool) -> DeadLetterCause<'static> {
+        DeadLetterCause {
+            reason: "invalid_json",
+            field: None,
+            detail: "expected value",
+            original_bytes: Some(880_000),
+            original_key_bytes: None,
+            minimal,
+        }
+    }
+
+    /// 120 headers of 1 000 bytes: a dead letter keeps those that fit in 32 KiB and says how many
+    /// it dropped; a minimal one keeps none of them, only the reason and the source position.
+    #[test]
+    fn a_dead_letter_keeps_its_headers_within_the_budget_and_a_minimal_one_none() {
+        let mut original = OwnedHeaders::new();
+        let value = vec![b'x'; 1000];
+        let keys: Vec<String> = (0..120).map(|i| format!("h{i:03}")).collect();
+        for key in &keys {
+            original = original.insert(Header {
+                key: key.as_str(),
+                value: Some(&value),
+            });
+        }
+        let rows = DeliveryRows::one(Arc::from("in"), 3, 42, 0);
+        let full = dead_letter_headers(Some(&original), &cause(false), &rows);
+        let kept = names(&full).iter().filter(|k| k.starts_with('h')).count();
+        assert_eq!(kept, DEAD_LETTER_ORIGINAL_HEADER_BYTES / 1004);
+        let dropped = full
+            .iter()
+            .find(|h| h.key == HEADER_ERROR_DROPPED_HEADERS)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).to_string());
+        assert_eq!(dropped, Some((120 - kept).to_string()));
+
+        let minimal = dead_letter_headers(Some(&original), &cause(true), &rows);
+        let minimal_names = names(&minimal);
+        assert!(!minimal_names.iter().any(|k| k.starts_with('h')));
+        for expected in [
+            HEADER_ERROR_REASON,
+            HEADER_ERROR_DETAIL,
+            HEADER_ERROR_MINIMAL,
+            HEADER_SOURCE_TOPIC,
+            HEADER_SOURCE_PARTITION,
+            HEADER_SOURCE_OFFSET,
+        ] {
+            assert!(
+                minimal_names.iter().any(|k| k == expected),
+                "{expected}: {minimal_names:?}"
+            );
+        }
+    }
+}
