@@ -90,8 +90,7 @@ $(VENV_OK): requirements.txt
 	touch $@
 
 # tansu is built once per machine (16 minutes on a cold 2-core machine) and reused from the
-# cache. In a target dir of its own, so that CI can build it beside the other steps without
-# waiting on the workspace's build lock (.ci/run).
+# cache. In a target dir of its own, removed once it is installed.
 tansu: $(TANSU) ## Install tansu 0.6.0 into the cached tools folder
 $(TANSU):
 	$(CARGO) install tansu --version 0.6.0 --locked --features libsql --root $(TOOLS) --target-dir $(CACHE)/tansu-build
