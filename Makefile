@@ -31,13 +31,10 @@ run-tansu: $(VENV_OK) build-deps $(TANSU) ## The demo against tansu, started as 
 	$(CARGO) build -q -p driftline --bin driftline
 	bash scripts/run-tansu.sh "$${CARGO_TARGET_DIR:-target}/debug/driftline" $(DEMO_ARGS)
 
-# One feature resolution for every target: the binaries the tests run (driftline, bench_gpu) are
-# built in the same invocation as the tests, so `cargo test` compiles nothing again (separate
-# invocations resolved features differently and rebuilt serde, config, rdkafka and driftline
-# twice: 3-4 minutes of a cold CI run).
 test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
-	$(CARGO) build --workspace --bins --tests
-	$(CARGO) test --workspace
+	$(CARGO) build -p driftline --bin driftline -p driftline-benches --bin bench_gpu
+	$(CARGO) test -p driftline-benches --bins
+	$(CARGO) test --workspace --exclude driftline-benches
 
 soak: $(VENV_OK) build-deps $(TANSU) ## The long fault runs (kill -9 and broker restarts in 1M events, one and two instances); see RELIABILITY.md
 	$(CARGO) build --release -p driftline --bin driftline
