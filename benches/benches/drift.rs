@@ -17,7 +17,8 @@ use arrow_array::ArrayRef;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use driftline_benches::{sensor_columns, sensors, Sensor};
 use driftline_operators::drift::{
-    ColumnRole, DriftMonitor, MonitorSettings, ProfileBuilder, ReferenceProfile, WindowConfig,
+    ColumnRole, DriftMonitor, MonitorSettings, ProfileBuilder, ReferenceProfile, RowOrigins,
+    WindowConfig,
 };
 
 const BATCH_ROWS: usize = 1024;
@@ -70,7 +71,7 @@ fn update(c: &mut Criterion) {
     for (name, window) in shapes {
         let mut m = monitor(&profile, window);
         group.bench_function(BenchmarkId::new(name, BATCH_ROWS), |b| {
-            b.iter(|| m.observe(&columns, &[], &[], 0).expect("observe"));
+            b.iter(|| m.observe(&columns, &RowOrigins::default(), 0).expect("observe"));
         });
     }
     group.finish();
@@ -107,10 +108,10 @@ fn window_close(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut closing = Duration::ZERO;
                 for _ in 0..iters {
-                    let filled = m.observe(&head, &[], &[], 0).expect("observe");
+                    let filled = m.observe(&head, &RowOrigins::default(), 0).expect("observe");
                     assert!(filled.reports.is_empty(), "window closed early");
                     let start = Instant::now();
-                    let closed = m.observe(&last, &[], &[], 0).expect("observe");
+                    let closed = m.observe(&last, &RowOrigins::default(), 0).expect("observe");
                     closing += start.elapsed();
                     assert_eq!(closed.reports.len(), n_columns, "one report per column");
                 }

@@ -10,8 +10,25 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 bootstrap, drift_topic, alerts_topic = sys.argv[1:4]
-REPORT_FIELDS = {"column", "role", "kind", "reference_id", "instance", "partitions", "window", "missing_rate", "psi", "kl", "bins", "drift"}
-ALERT_FIELDS = {"state", "severity", "column", "statistic", "value", "threshold", "window", "reference_id"}
+REPORT_FIELDS = {"schema_version", "column", "role", "kind", "reference_id", "instance", "partitions", "window", "missing_rate", "psi", "kl", "bins", "family", "verdict"}
+ALERT_FIELDS = {"schema_version", "state", "severity", "column", "role", "statistics", "verdict", "window", "reference_id"}
+WINDOW_FIELDS = {"events", "complete", "min_event_ms", "max_event_ms", "sources"}
+
+
+def refuse_constant(name):
+    sys.exit(f"a non-finite number ({name}) in a report")
+
+
+def check_numbers(value, where):
+    """Every number is a number: no "inf" or "nan" strings where a number belongs."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k not in ("column", "edges_or_categories", "reason") and isinstance(v, str) and v.lower() in ("inf", "-inf", "nan"):
+                sys.exit(f"{where}: {k} is the string {v!r}")
+            check_numbers(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            check_numbers(v, where)
 
 
 def read_all(topic, idle_s=5.0, limit_s=60.0):
@@ -25,7 +42,7 @@ def read_all(topic, idle_s=5.0, limit_s=60.0):
             continue
         if m.error():
             sys.exit(f"reading {topic}: {m.error()}")
-        value = json.loads(m.value())
+        value = json.loads(m.value(), parse_constant=refuse_constant)
         if m.key().decode() != value["column"]:
             sys.exit(f"{topic}: key {m.key()} is not the column {value['column']}")
         out.append(value)
@@ -37,11 +54,17 @@ def read_all(topic, idle_s=5.0, limit_s=60.0):
 reports = read_all(drift_topic)
 alerts = read_all(alerts_topic)
 for r in reports:
-    missing = REPORT_FIELDS - r.keys()
+    if "kind" not in r:
+        continue  # a shadow_agreement record
+    missing = (REPORT_FIELDS - r.keys()) | (WINDOW_FIELDS - r["window"].keys())
     if missing:
         sys.exit(f"report without {missing}: {r}")
+    if r["schema_version"] != 2:
+        sys.exit(f"report schema_version {r['schema_version']}, expected 2")
+    check_numbers(r, "report")
 for a in alerts:
     missing = ALERT_FIELDS - a.keys()
     if missing:
         sys.exit(f"alert without {missing}: {a}")
+    check_numbers(a, "alert")
 print(json.dumps({"reports": reports, "alerts": alerts}))

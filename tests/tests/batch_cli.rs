@@ -185,5 +185,174 @@ fn drift_in_a_file_raises_an_alert_after_the_shift() {
         .filter(|r| r["column"] == "temperature" && r["window"]["last_pane"] == 1)
         .collect();
     assert_eq!(first.len(), 1, "one report for the first window");
-    assert_eq!(first[0]["drift"], false, "{}", first[0]);
+    assert_eq!(first[0]["verdict"]["drift"], false, "{}", first[0]);
+}
+
+/// Writes `n` generated events to `path`, event `i` stamped `ts(i)`, the temperature shifted
+/// by `shift_sd` standard deviations from the first one (0: healthy).
+fn write_events(path: &Path, n: u64, seed: u64, shift_sd: f64, ts: impl Fn(u64) -> i64) {
+    let mut generator = EventGenerator::new(
+        GenOptions {
+            seed,
+            drift_after: (shift_sd != 0.0).then_some(0),
+            drift_shift_std: shift_sd,
+            ..GenOptions::default()
+        },
+        1_700_000_000_000,
+    )
+    .expect("generator");
+    let (mut text, mut buf) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        generator.event(i, &mut buf);
+        let mut event: serde_json::Value = serde_json::from_slice(&buf).expect("event");
+        event["ts"] = ts(i).into();
+        text.extend_from_slice(&serde_json::to_vec(&event).expect("json"));
+        text.push(b'\n');
+    }
+    std::fs::write(path, text).expect("write events");
+}
+
+/// A reference profile of 20 000 healthy events, written by `driftline profile`.
+fn healthy_profile(dir: &Path) -> std::path::PathBuf {
+    let sample = dir.join("reference.jsonl");
+    write_events(&sample, 20_000, 99, 0.0, |i| 1_600_000_000_000 + i as i64);
+    let profile = dir.join("profile.json");
+    let out = Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["profile", "--config", "configs/demo.toml", "--input"])
+        .arg(&sample)
+        .arg("--out")
+        .arg(&profile)
+        .output()
+        .expect("driftline profile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    profile
+}
+
+const DAY_MS: i64 = 86_400_000;
+/// 2023-11-15 00:00 UTC: a day boundary.
+const DAY0: i64 = 1_700_006_400_000;
+
+/// One-day time windows (24 panes of an hour) over files of whole days, a reading a minute:
+/// the end of the input closes the last day, whose report is complete and judged; the stream
+/// start is a day boundary, so no window is partial. Before, a one-day file reported nothing.
+#[test]
+fn batch_closes_the_last_time_window_at_the_end_of_the_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile = healthy_profile(dir.path());
+    let profile = profile.display().to_string();
+    let day_windows = [
+        ("DRIFTLINE__DRIFT__ENABLED", "true"),
+        ("DRIFTLINE__DRIFT__PROFILE", profile.as_str()),
+        ("DRIFTLINE__DRIFT__WINDOW", "time"),
+        ("DRIFTLINE__DRIFT__PANE_MS", "3600000"),
+        ("DRIFTLINE__DRIFT__PANES", "24"),
+        ("DRIFTLINE__DRIFT__SLIDE", "24"),
+        ("DRIFTLINE__DRIFT__LATENESS_MS", "0"),
+    ];
+    for days in [1u64, 2] {
+        let input = dir.path().join(format!("{days}-days.jsonl"));
+        // A reading a minute; the temperature 3 sd off all along.
+        write_events(&input, days * 1440, 7, 3.0, |i| DAY0 + i as i64 * 60_000);
+        let output = dir.path().join(format!("{days}-days.scored.jsonl"));
+        let summary = batch(&input, &output, &day_windows);
+        let reports = lines(&dir.path().join(format!("{days}-days.scored.jsonl.drift.jsonl")));
+        let temperature: Vec<_> = reports
+            .iter()
+            .filter(|r| r["column"] == "temperature")
+            .collect();
+        assert_eq!(temperature.len() as u64, days, "one report a day: {summary}");
+        for (d, r) in temperature.iter().enumerate() {
+            let w = &r["window"];
+            assert_eq!(w["start_ms"], DAY0 + d as i64 * DAY_MS, "{r}");
+            assert_eq!(w["end_ms"], DAY0 + (d as i64 + 1) * DAY_MS, "{r}");
+            assert_eq!((w["events"].as_u64(), &w["complete"]), (Some(1440), &true.into()));
+            assert_eq!(w["min_event_ms"], DAY0 + d as i64 * DAY_MS, "{r}");
+            assert_eq!(w["max_event_ms"], DAY0 + (d as i64 + 1) * DAY_MS - 60_000, "{r}");
+            // Record numbers (lines, from 1) of the day's first and last events.
+            let sources = w["sources"].as_array().expect("sources");
+            assert_eq!(sources.len(), 1, "{r}");
+            assert_eq!(sources[0]["partition"], serde_json::Value::Null);
+            assert_eq!(sources[0]["first"], d as u64 * 1440 + 1);
+            assert_eq!(sources[0]["last"], (d as u64 + 1) * 1440);
+            assert_eq!(r["verdict"]["drift"], true, "a 3 sd shift: {r}");
+        }
+        let alerts = lines(&dir.path().join(format!("{days}-days.scored.jsonl.alerts.jsonl")));
+        let opened = alerts
+            .iter()
+            .filter(|a| a["column"] == "temperature" && a["state"] == "open")
+            .count();
+        assert_eq!(opened, 1, "{alerts:?}");
+    }
+
+    // Processing time: the whole file arrives at once, into the window of now; the end of the
+    // input reports it (not complete: the window's span is not over), judged as it has
+    // min_samples values.
+    let input = dir.path().join("now.jsonl");
+    write_events(&input, 1440, 7, 3.0, |i| DAY0 + i as i64 * 60_000);
+    let output = dir.path().join("now.scored.jsonl");
+    let mut env = day_windows.to_vec();
+    env.push(("DRIFTLINE__DRIFT__TIME_SOURCE", "processing"));
+    batch(&input, &output, &env);
+    let reports = lines(&dir.path().join("now.scored.jsonl.drift.jsonl"));
+    let temperature: Vec<_> = reports
+        .iter()
+        .filter(|r| r["column"] == "temperature")
+        .collect();
+    // One window, two if the run crossed midnight UTC.
+    assert!(!temperature.is_empty() && temperature.len() <= 2, "{reports:?}");
+    let last = temperature[temperature.len() - 1];
+    assert_eq!(last["window"]["complete"], false, "{last}");
+    assert!(temperature.iter().all(|r| r["verdict"]["drift"] == true), "{temperature:?}");
+}
+
+/// The reference learned from the stream holds exactly `warmup_events` events whatever the
+/// batch size, and the first window starts with the next event. An input smaller than the
+/// warm-up says why it has no drift output.
+#[test]
+fn warm_up_takes_exactly_warmup_events_and_says_when_it_never_finished() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("events.jsonl");
+    write_events(&input, 3_000, 3, 0.0, |i| 1_700_000_000_000 + i as i64);
+    for max_rows in ["1", "7", "1024"] {
+        let output = dir.path().join(format!("scored-{max_rows}.jsonl"));
+        batch(
+            &input,
+            &output,
+            &[
+                ("DRIFTLINE__DRIFT__ENABLED", "true"),
+                ("DRIFTLINE__DRIFT__WARMUP_EVENTS", "1000"),
+                ("DRIFTLINE__DRIFT__PANE_EVENTS", "500"),
+                ("DRIFTLINE__DRIFT__PANES", "2"),
+                ("DRIFTLINE__DRIFT__SLIDE", "2"),
+                ("DRIFTLINE__BATCH__MAX_ROWS", max_rows),
+            ],
+        );
+        let reports = lines(&dir.path().join(format!("scored-{max_rows}.jsonl.drift.jsonl")));
+        let temperature: Vec<_> = reports
+            .iter()
+            .filter(|r| r["column"] == "temperature")
+            .collect();
+        assert_eq!(temperature.len(), 2, "max_rows {max_rows}: {temperature:?}");
+        for (w, r) in temperature.iter().enumerate() {
+            assert_eq!(r["window"]["events"], 1000, "max_rows {max_rows}: {r}");
+            // Records 1-1000 were the reference; the first window starts at record 1001.
+            let source = &r["window"]["sources"][0];
+            assert_eq!(source["first"], 1001 + w as u64 * 1000, "max_rows {max_rows}: {r}");
+            assert_eq!(source["last"], 2000 + w as u64 * 1000, "max_rows {max_rows}: {r}");
+        }
+    }
+    let small = dir.path().join("small.jsonl");
+    write_events(&small, 500, 3, 0.0, |i| 1_700_000_000_000 + i as i64);
+    let summary = batch(
+        &small,
+        &dir.path().join("small.scored.jsonl"),
+        &[("DRIFTLINE__DRIFT__ENABLED", "true")],
+    );
+    assert_eq!(summary["drift_reports"], 0);
+    let note = summary["drift_note"].as_str().expect("drift_note");
+    assert!(
+        note.contains("first 20000 events") && note.contains("had 500"),
+        "the note says how far the warm-up got: {note}"
+    );
 }

@@ -1,30 +1,41 @@
-//! Alert hysteresis per (feature, statistic), and the Bonferroni correction.
+//! Alert hysteresis per column, and the multiple-testing corrections.
 //!
-//! Guarantees: an alert opens once when a window drifts and stays open
-//! (no repeated "opened" events) until `resolve_after` consecutive clean
-//! windows have been seen, when exactly one `Resolved` transition is
-//! returned. A drifting window while open resets the clean streak.
+//! Guarantees: an alert opens once when a column's verdict is drift and stays open (no repeated
+//! "opened" events) until `resolve_after` consecutive clean verdicts have been seen, when
+//! exactly one `Resolved` transition is returned. A drifting window while open resets the clean
+//! streak. A window without a verdict (incomplete, too few values) leaves the state alone.
+//! [`corrected_thresholds`] gives, for each p-value of a family, the threshold it is judged by,
+//! such that `p <= threshold` is exactly the procedure's rejection.
 
 use std::collections::HashMap;
 
-/// The statistic an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+use super::monitor::Correction;
+
+/// A statistic of a column.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum StatisticKind {
-    /// Kolmogorov–Smirnov p-value.
+    /// Kolmogorov–Smirnov two-sample test (numeric columns).
     Ks,
     /// Population stability index.
     Psi,
     /// KL divergence.
     Kl,
-    /// Chi-square p-value.
+    /// Chi-square test on the contingency table (categorical columns).
     ChiSquare,
 }
 
 impl StatisticKind {
-    const ALL: usize = 4;
-    fn slot(self) -> usize {
-        self as usize
+    /// The name used in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatisticKind::Ks => "ks",
+            StatisticKind::Psi => "psi",
+            StatisticKind::Kl => "kl",
+            StatisticKind::ChiSquare => "chi_square",
+        }
     }
 }
 
@@ -32,9 +43,9 @@ impl StatisticKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertTransition {
-    /// The statistic crossed its threshold; the alert is now open.
+    /// The column's verdict became drift; the alert is now open.
     Opened,
-    /// `resolve_after` consecutive clean windows; the alert is closed.
+    /// `resolve_after` consecutive clean verdicts; the alert is closed.
     Resolved,
 }
 
@@ -58,11 +69,11 @@ struct AlertState {
     clean_streak: u32,
 }
 
-/// Alert state of every (feature, statistic) seen so far.
+/// Alert state of every column seen so far.
 #[derive(Debug, Clone, Default)]
 pub struct AlertTracker {
     policy: AlertPolicy,
-    states: HashMap<String, [AlertState; StatisticKind::ALL]>,
+    states: HashMap<String, AlertState>,
 }
 
 impl AlertTracker {
@@ -77,18 +88,12 @@ impl AlertTracker {
     }
 
     /// Feeds one window's verdict; returns a transition when the state changes.
-    pub fn observe(
-        &mut self,
-        feature: &str,
-        statistic: StatisticKind,
-        drifted: bool,
-    ) -> Option<AlertTransition> {
+    pub fn observe(&mut self, column: &str, drifted: bool) -> Option<AlertTransition> {
         // Look up by &str first so the steady state does not allocate a key.
-        let states = match self.states.get_mut(feature) {
+        let state = match self.states.get_mut(column) {
             Some(s) => s,
-            None => self.states.entry(feature.to_string()).or_default(),
+            None => self.states.entry(column.to_string()).or_default(),
         };
-        let state = &mut states[statistic.slot()];
         match (state.open, drifted) {
             (false, true) => {
                 *state = AlertState {
@@ -114,18 +119,59 @@ impl AlertTracker {
         }
     }
 
-    /// Whether the alert for (feature, statistic) is open.
-    pub fn is_open(&self, feature: &str, statistic: StatisticKind) -> bool {
-        self.states
-            .get(feature)
-            .is_some_and(|s| s[statistic.slot()].open)
+    /// Whether the column's alert is open.
+    pub fn is_open(&self, column: &str) -> bool {
+        self.states.get(column).is_some_and(|s| s.open)
     }
 }
 
-/// Per-test significance level that keeps the family-wise error rate at
-/// `alpha` over `n_features` tests; `alpha` itself for 0 or 1 features.
-pub fn bonferroni_alpha(alpha: f64, n_features: usize) -> f64 {
-    alpha / n_features.max(1) as f64
+/// The threshold each of `pvalues` is judged by under `correction` at family level `alpha`:
+/// `pvalues[i] <= thresholds[i]` exactly when the procedure rejects test `i`.
+/// - Bonferroni: `alpha / m`.
+/// - Holm: the `k`-th smallest p-value gets `alpha / (m − k + 1)` while every smaller one was
+///   rejected; from the first that is not, all larger ones get that step's threshold (which
+///   their p-values exceed).
+/// - Benjamini–Hochberg: with `k` the largest rank whose p-value is `<= k·alpha/m`, every test
+///   gets `k·alpha/m` (`alpha/m` when there is no such rank).
+/// - None: `alpha`.
+pub fn corrected_thresholds(pvalues: &[f64], alpha: f64, correction: Correction) -> Vec<f64> {
+    let m = pvalues.len();
+    if m == 0 {
+        return Vec::new();
+    }
+    let mf = m as f64;
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| pvalues[a].total_cmp(&pvalues[b]).then(a.cmp(&b)));
+    match correction {
+        Correction::None => vec![alpha; m],
+        Correction::Bonferroni => vec![alpha / mf; m],
+        Correction::Holm => {
+            let mut out = vec![0.0; m];
+            let mut failed: Option<f64> = None;
+            for (rank, &i) in order.iter().enumerate() {
+                let step = alpha / (mf - rank as f64);
+                out[i] = match failed {
+                    Some(t) => t,
+                    None if pvalues[i] <= step => step,
+                    None => {
+                        failed = Some(step);
+                        step
+                    }
+                };
+            }
+            out
+        }
+        Correction::Bh => {
+            let cutoff = order
+                .iter()
+                .enumerate()
+                .filter(|(rank, &i)| pvalues[i] <= (*rank as f64 + 1.0) * alpha / mf)
+                .map(|(rank, _)| (rank as f64 + 1.0) * alpha / mf)
+                .last()
+                .unwrap_or(alpha / mf);
+            vec![cutoff; m]
+        }
+    }
 }
 
 #[cfg(test)]
@@ -135,9 +181,8 @@ mod tests {
     #[test]
     fn opens_once_and_resolves_after_k_clean_windows() {
         let mut t = AlertTracker::new(AlertPolicy { resolve_after: 2 });
-        let ks = StatisticKind::Ks;
         let seq = [false, true, true, false, true, false, false, false, true];
-        let got: Vec<_> = seq.iter().map(|&d| t.observe("age", ks, d)).collect();
+        let got: Vec<_> = seq.iter().map(|&d| t.observe("age", d)).collect();
         use AlertTransition::*;
         let want = [
             None,
@@ -151,14 +196,40 @@ mod tests {
             Some(Opened),
         ];
         assert_eq!(got, want);
-        assert!(t.is_open("age", ks));
-        assert!(!t.is_open("age", StatisticKind::Psi));
-        assert!(!t.is_open("income", ks));
+        assert!(t.is_open("age"));
+        assert!(!t.is_open("income"));
     }
 
+    /// The procedures' textbook definitions, rejection by rejection, against the thresholds.
     #[test]
-    fn bonferroni_divides_alpha() {
-        assert_eq!(bonferroni_alpha(0.05, 10), 0.005);
-        assert_eq!(bonferroni_alpha(0.05, 0), 0.05);
+    fn thresholds_reject_exactly_what_each_procedure_rejects() {
+        let p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.0125];
+        let alpha = 0.05;
+        let rejected = |c| -> Vec<bool> {
+            let t = corrected_thresholds(&p, alpha, c);
+            p.iter().zip(&t).map(|(p, t)| p <= t).collect()
+        };
+        // Bonferroni: alpha/6 = 0.00833.
+        assert_eq!(
+            rejected(Correction::Bonferroni),
+            [false, false, false, true, false, false]
+        );
+        // Holm: sorted 0.005 (<= .05/6), 0.01 (<= .05/5), 0.0125 (<= .05/4), 0.03 (> .05/3): stop.
+        assert_eq!(
+            rejected(Correction::Holm),
+            [true, false, false, true, false, true]
+        );
+        // BH: k·alpha/6 = .0083 .0167 .025 .0333 .0417 .05; largest k with p_(k) <= it: k = 5
+        // (0.04 <= 0.0417), so the five smallest.
+        assert_eq!(
+            rejected(Correction::Bh),
+            [true, true, true, true, false, true]
+        );
+        assert_eq!(rejected(Correction::None), [true, true, true, true, false, true]);
+        // Holm's later ranks are judged by the step that failed: a p just under its own step
+        // is not rejected after a larger step failed.
+        let t = corrected_thresholds(&[0.03, 0.04], 0.05, Correction::Holm);
+        assert_eq!(t, vec![0.025, 0.025]);
+        assert!(corrected_thresholds(&[], 0.05, Correction::Holm).is_empty());
     }
 }

@@ -23,9 +23,9 @@ pub mod smirnov;
 pub mod window;
 pub mod window_config;
 
-pub use alert::{bonferroni_alpha, AlertPolicy, AlertTracker, AlertTransition, StatisticKind};
+pub use alert::{corrected_thresholds, AlertPolicy, AlertTracker, AlertTransition, StatisticKind};
 pub use binning::{CategoricalBinning, QuantileBinning};
-pub use chi_square::{chi_square_vs_reference, ChiSquareResult};
+pub use chi_square::{chi2_contingency, ChiSquareResult};
 pub use compare::{
     compare_categorical, compare_numeric, compare_text, BinningChoice, CompareParams,
     DriftComparison, KsSummary, SampleKind, ScoreVerdict,
@@ -37,7 +37,8 @@ pub use histogram::BinnedHistogram;
 pub use ks::{binned_ks, ks_2samp, BinnedKs, KsMethod, KsMode, KsResult};
 pub use kstwo::{kstwo_sf, KstwoBranch};
 pub use monitor::{
-    AlertEvent, DriftMonitor, DriftOutcome, DriftReport, DriftThresholds, MonitorSettings,
+    AlertEvent, ColumnOverrides, Correction, DriftMonitor, DriftOutcome, DriftReport,
+    DriftThresholds, Finish, MonitorSettings, RowOrigins,
 };
 pub use profile::{
     ColumnKind, ColumnProfile, ColumnRole, ColumnStats, ProfileBuilder, ReferenceProfile,

@@ -16,8 +16,20 @@
 //!   further ones share `__other__`), enter PSI/KL with reference count 0
 //!   and make the chi-square test fail; only those present in a window are
 //!   reported, so each report matches `compare` on that window.
-//! - Verdicts need `min_samples` non-missing values in the window; smaller
-//!   windows report `drift: false` and leave alert states untouched.
+//! - One verdict per column per window ([`Verdict`]): the statistics listed in `vote` each
+//!   say drift or not, and the column drifts when `min_votes` of them do. KS and chi-square
+//!   also need their effect size over its floor (`min_ks_statistic`, `min_cramers_v`).
+//! - The p-values of every judged column of a window (features and outputs, numeric and
+//!   categorical) are one family, corrected together ([`Correction`]); each report states the
+//!   threshold it was judged by.
+//! - Only complete windows are judged: a count window that filled, a time window whose first
+//!   pane is at or after the stream's first event's pane. Verdicts also need `min_samples`
+//!   non-missing values. A window without a verdict leaves the alert alone.
+//! - [`DriftMonitor::finish`] ends the stream: at the end of the input every open window is
+//!   reported (judged when it has `min_samples` values, complete or not); on shutdown they
+//!   are reported without a verdict, so that a rolling restart pages nobody.
+//! - Every report says where its events came from: event-time range, and per partition the
+//!   first and last offset (per input file: record numbers).
 //! - Per row the work is O(columns) and nothing is allocated, except the
 //!   first time an unseen category or a partition shows up in a pane (and
 //!   while a recycled pane's retained-value buffer still grows).
@@ -29,10 +41,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::ArrayRef;
 
-use super::alert::{bonferroni_alpha, AlertPolicy, AlertTracker};
+use super::alert::{AlertPolicy, AlertTracker};
 use super::binning::{CategoricalBinning, QuantileBinning};
 use super::error::DriftError;
-use super::profile::{flatten_columns, ColumnKind, ColumnRole, ColumnStats, ReferenceProfile};
+use super::profile::{flatten_columns, ColumnRole, ColumnStats, ReferenceProfile};
 use super::window::{Admission, PaneClock, RollingWindow, WindowConfig, WindowSnapshot};
 
 #[path = "monitor_assess.rs"]
@@ -42,12 +54,50 @@ mod report;
 #[path = "monitor_settings.rs"]
 mod settings;
 
-pub use settings::{DriftThresholds, MonitorSettings};
+pub use settings::{ColumnOverrides, Correction, DriftThresholds, MonitorSettings};
 
 pub use report::{
-    AlertEvent, AlertState, BinCounts, BinLabels, ChiSquareReport, DriftOutcome, DriftReport,
-    KsReport, KsReportMethod, Severity, StatVerdict, WindowBounds, REPORT_SCHEMA_VERSION,
+    AlertEvent, AlertState, AlertStatistic, BinCounts, BinLabels, ChiSquareReport, DriftOutcome,
+    DriftReport, Family, KsReport, KsReportMethod, Severity, SourceSpan, StatVerdict, Verdict,
+    WindowBounds, REPORT_SCHEMA_VERSION,
 };
+
+/// Where each row of a batch came from; every slice has one entry per row, or is empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowOrigins<'a> {
+    /// Event times; empty: every row is stamped with `now_ms`.
+    pub event_times_ms: &'a [i64],
+    /// Kafka partitions; empty with `positions`: rows of an input file.
+    pub partitions: &'a [i32],
+    /// Kafka offsets (with `partitions`), or record numbers in an input file.
+    pub positions: &'a [i64],
+}
+
+/// How [`DriftMonitor::finish`] ends the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The input is over (`driftline batch`): open windows are judged when they have
+    /// `min_samples` values.
+    EndOfInput,
+    /// The process stops: open windows are reported without a verdict.
+    Shutdown,
+}
+
+/// Why windows are being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Stream,
+    End(Finish),
+}
+
+/// What the panes of a window saw besides values: positions and event times.
+#[derive(Debug, Clone, Default)]
+struct PaneOrigins {
+    /// (partition, first, last), sorted by partition.
+    spans: Vec<(Option<i32>, i64, i64)>,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
 
 /// Distinct unseen categories per column that get a bin of their own.
 pub const MAX_UNSEEN_CATEGORIES: usize = 64;
@@ -72,7 +122,6 @@ struct MonitorColumn {
     sample: Vec<f64>,
     window: RollingWindow,
     thresholds: DriftThresholds,
-    alpha: f64,
 }
 
 /// Rolling windows, statistics and alerts for every profiled column.
@@ -83,9 +132,14 @@ pub struct DriftMonitor {
     config: WindowConfig,
     columns: Vec<MonitorColumn>,
     alerts: AlertTracker,
+    alpha: f64,
+    correction: Correction,
     events: u64,
     watermark: u64,
-    pane_partitions: BTreeMap<u64, Vec<i32>>,
+    /// Time windows: the pane of the stream's first event, and the last pane with events.
+    first_pane_seen: Option<u64>,
+    last_pane_seen: Option<u64>,
+    pane_origins: BTreeMap<u64, PaneOrigins>,
     pane_floor: u64,
     slots: Vec<Option<usize>>,
     closing: Vec<(usize, WindowSnapshot)>,
@@ -98,38 +152,19 @@ impl DriftMonitor {
             return Err(DriftError::EmptySample { which: "reference" });
         }
         settings.thresholds.validate("*")?;
-        let count = |kind| {
-            let n = profile.columns.iter().filter(|c| c.stats.kind() == kind);
-            n.count()
-        };
-        let (n_numeric, n_categorical) =
-            (count(ColumnKind::Numeric), count(ColumnKind::Categorical));
         let mut columns = Vec::with_capacity(profile.columns.len());
         for c in &profile.columns {
-            let base = c.name.split_once('[').map_or(c.name.as_str(), |(b, _)| b);
-            let thresholds = settings
-                .per_column
-                .get(&c.name)
-                .or_else(|| settings.per_column.get(base))
-                .unwrap_or(&settings.thresholds)
-                .clone();
+            let thresholds = settings.for_column(&c.name);
             thresholds.validate(&c.name)?;
+            if thresholds.exclude {
+                continue;
+            }
             if c.stats.counts().iter().sum::<u64>() == 0 {
                 return Err(DriftError::InvalidParameter {
                     name: "reference profile",
                     reason: format!("column `{}` has no reference counts", c.name),
                 });
             }
-            let tests = if c.stats.kind() == ColumnKind::Numeric {
-                n_numeric
-            } else {
-                n_categorical
-            };
-            let alpha = if settings.bonferroni {
-                bonferroni_alpha(thresholds.ks_pvalue, tests)
-            } else {
-                thresholds.ks_pvalue
-            };
             let (bins, sample, window) = match &c.stats {
                 ColumnStats::Numeric { cuts, sample, .. } => {
                     let binning = QuantileBinning::from_cuts(cuts.clone())?;
@@ -167,7 +202,12 @@ impl DriftMonitor {
                 sample,
                 window,
                 thresholds,
-                alpha,
+            });
+        }
+        if columns.is_empty() {
+            return Err(DriftError::InvalidParameter {
+                name: "drift columns",
+                reason: "every profiled column is excluded".into(),
             });
         }
         Ok(Self {
@@ -177,30 +217,32 @@ impl DriftMonitor {
             alerts: AlertTracker::new(AlertPolicy {
                 resolve_after: settings.resolve_after,
             }),
+            alpha: settings.thresholds.alpha,
+            correction: settings.correction,
             slots: Vec::with_capacity(columns.len()),
             columns,
             events: 0,
             watermark: 0,
-            pane_partitions: BTreeMap::new(),
+            first_pane_seen: None,
+            last_pane_seen: None,
+            pane_origins: BTreeMap::new(),
             pane_floor: 0,
             closing: Vec::new(),
         })
     }
 
-    /// Updates every column's window with one batch. `event_times_ms` and
-    /// `partitions` hold one entry per row, or are empty: no times stamps
-    /// every row with `now_ms`, no partitions records none.
+    /// Updates every column's window with one batch; `rows` says where each row came from.
     pub fn observe(
         &mut self,
         columns: &[(&str, ColumnRole, &ArrayRef)],
-        event_times_ms: &[i64],
-        partitions: &[i32],
+        rows_from: &RowOrigins<'_>,
         now_ms: i64,
     ) -> Result<DriftOutcome, DriftError> {
         let (rows, flat) = flatten_columns(columns)?;
         for (what, len) in [
-            ("event times", event_times_ms.len()),
-            ("partitions", partitions.len()),
+            ("event times", rows_from.event_times_ms.len()),
+            ("partitions", rows_from.partitions.len()),
+            ("positions", rows_from.positions.len()),
         ] {
             if len != 0 && len != rows {
                 return Err(DriftError::InvalidParameter {
@@ -230,12 +272,14 @@ impl DriftMonitor {
         let mut outcome = DriftOutcome::default();
         let mut buf = itoa::Buffer::new();
         for row in 0..rows {
-            let partition = partitions.get(row).copied();
+            let origin = (
+                rows_from.partitions.get(row).copied(),
+                rows_from.positions.get(row).copied(),
+                rows_from.event_times_ms.get(row).copied(),
+            );
             match self.config.clock {
                 PaneClock::Count { pane_events } => {
-                    if let Some(p) = partition {
-                        self.note_partition(self.events / pane_events, p);
-                    }
+                    self.note_origin(self.events / pane_events, origin);
                     self.events += 1;
                     for (ci, c) in self.columns.iter_mut().enumerate() {
                         let values = self.slots[ci].and_then(|i| flat.get(i)).map(|f| &f.values);
@@ -245,11 +289,11 @@ impl DriftMonitor {
                         }
                     }
                     if !self.closing.is_empty() {
-                        self.emit(&mut outcome)?;
+                        self.emit(Closing::Stream, &mut outcome)?;
                     }
                 }
                 PaneClock::Time { pane_ms, .. } => {
-                    let ts = event_times_ms.get(row).copied().unwrap_or(now_ms);
+                    let ts = origin.2.unwrap_or(now_ms);
                     // Before the epoch: pane 0, where it will most likely be late.
                     let ts = u64::try_from(ts).unwrap_or(0);
                     let mut accepted = false;
@@ -259,10 +303,12 @@ impl DriftMonitor {
                         accepted |= c.window.record_at(ts, bin, value)? == Admission::Accepted;
                     }
                     if accepted {
+                        let pane = ts / pane_ms;
                         self.watermark = self.watermark.max(ts);
-                        if let Some(p) = partition {
-                            self.note_partition(ts / pane_ms, p);
-                        }
+                        self.first_pane_seen.get_or_insert(pane);
+                        self.last_pane_seen = self.last_pane_seen.max(Some(pane));
+                        let stamped = (origin.0, origin.1, Some(ts as i64));
+                        self.note_origin(pane, stamped);
                     }
                 }
             }
@@ -284,6 +330,20 @@ impl DriftMonitor {
         Ok(outcome)
     }
 
+    /// Ends the stream: reports every open window (see the module docs). The monitor takes
+    /// no more events afterwards.
+    pub fn finish(&mut self, how: Finish) -> Result<DriftOutcome, DriftError> {
+        let mut outcome = DriftOutcome::default();
+        for (ci, c) in self.columns.iter_mut().enumerate() {
+            let snapshots = c.window.flush();
+            self.closing.extend(snapshots.into_iter().map(|s| (ci, s)));
+        }
+        if !self.closing.is_empty() {
+            self.emit(Closing::End(how), &mut outcome)?;
+        }
+        Ok(outcome)
+    }
+
     fn advance(&mut self, watermark: u64, outcome: &mut DriftOutcome) -> Result<(), DriftError> {
         for (ci, c) in self.columns.iter_mut().enumerate() {
             let snapshots = c.window.advance_watermark(watermark);
@@ -299,57 +359,154 @@ impl DriftMonitor {
             self.pane_floor = self.pane_floor.max(closed_below);
         }
         if !self.closing.is_empty() {
-            self.emit(outcome)?;
+            self.emit(Closing::Stream, outcome)?;
         }
         let oldest_needed =
             (self.pane_floor + 1).saturating_sub(self.config.panes_per_window as u64);
-        self.pane_partitions = self.pane_partitions.split_off(&oldest_needed);
+        self.pane_origins = self.pane_origins.split_off(&oldest_needed);
         Ok(())
     }
 
-    fn note_partition(&mut self, pane: u64, partition: i32) {
+    fn note_origin(&mut self, pane: u64, (partition, position, ts): (Option<i32>, Option<i64>, Option<i64>)) {
         if pane < self.pane_floor {
             return;
         }
-        let seen = self.pane_partitions.entry(pane).or_default();
-        if let Err(at) = seen.binary_search(&partition) {
-            seen.insert(at, partition);
+        let seen = self.pane_origins.entry(pane).or_default();
+        if let Some(ts) = ts {
+            seen.min_ts = Some(seen.min_ts.map_or(ts, |m| m.min(ts)));
+            seen.max_ts = Some(seen.max_ts.map_or(ts, |m| m.max(ts)));
+        }
+        let Some(position) = position.or(partition.map(|_| -1)) else {
+            return;
+        };
+        match seen.spans.binary_search_by_key(&partition, |s| s.0) {
+            Ok(i) => {
+                let span = &mut seen.spans[i];
+                span.1 = span.1.min(position);
+                span.2 = span.2.max(position);
+            }
+            Err(i) => seen.spans.insert(i, (partition, position, position)),
         }
     }
 
-    /// Turns the closed windows in `self.closing` into reports and alerts.
-    fn emit(&mut self, outcome: &mut DriftOutcome) -> Result<(), DriftError> {
-        let mut closing = std::mem::take(&mut self.closing);
-        // Oldest window first, then profile order: alerts stay chronological.
-        closing.sort_by_key(|(ci, s)| (s.last_pane, *ci));
-        let mut next_first = self.pane_floor;
-        for (ci, snapshot) in closing.drain(..) {
-            let Some(column) = self.columns.get(ci) else {
-                continue;
+    /// Positions and event times of panes `first..=last`.
+    fn origins_of(&self, first: u64, last: u64) -> (Vec<i32>, Vec<SourceSpan>, Option<i64>, Option<i64>) {
+        let mut spans: BTreeMap<Option<i32>, (i64, i64)> = BTreeMap::new();
+        let (mut min_ts, mut max_ts) = (None::<i64>, None::<i64>);
+        for (_, o) in self.pane_origins.range(first..=last) {
+            for &(p, a, b) in &o.spans {
+                let e = spans.entry(p).or_insert((a, b));
+                *e = (e.0.min(a), e.1.max(b));
+            }
+            min_ts = match (min_ts, o.min_ts) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
             };
-            let mut partitions: Vec<i32> = self
-                .pane_partitions
-                .range(snapshot.first_pane..=snapshot.last_pane)
-                .flat_map(|(_, p)| p.iter().copied())
-                .collect();
-            partitions.sort_unstable();
-            partitions.dedup();
-            let (report, verdicts) =
-                column.assess(&snapshot, &self.reference_id, &self.instance, partitions)?;
-            for v in verdicts {
-                let Some(transition) = self.alerts.observe(&report.column, v.statistic, v.drift)
-                else {
+            max_ts = match (max_ts, o.max_ts) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            };
+        }
+        let partitions = spans.keys().filter_map(|p| *p).collect();
+        let sources = spans
+            .into_iter()
+            .filter(|(_, (a, _))| *a >= 0)
+            .map(|(partition, (first, last))| SourceSpan {
+                partition,
+                first,
+                last,
+            })
+            .collect();
+        (partitions, sources, min_ts, max_ts)
+    }
+
+    /// Whether the window's whole span was observed: a count window that filled; a time
+    /// window of all its panes that starts at or after the stream's first pane and, at the
+    /// end of the input, does not reach past its last.
+    fn is_complete(&self, snapshot: &WindowSnapshot, closing: Closing) -> bool {
+        match self.config.clock {
+            PaneClock::Count { .. } => snapshot.complete,
+            PaneClock::Time { .. } => {
+                let whole = snapshot.last_pane + 1 >= self.config.panes_per_window as u64;
+                let from_start = self
+                    .first_pane_seen
+                    .is_some_and(|first| snapshot.first_pane >= first);
+                let to_end = closing == Closing::Stream
+                    || self.last_pane_seen.is_some_and(|l| snapshot.last_pane <= l);
+                whole && from_start && to_end
+            }
+        }
+    }
+
+    /// Why a window gets no verdict, if it gets none (`min_samples` is the column's to say).
+    fn no_verdict_because(complete: bool, closing: Closing) -> Option<String> {
+        match closing {
+            Closing::End(Finish::Shutdown) => Some("shutdown: the window was still open".into()),
+            Closing::End(Finish::EndOfInput) => None,
+            Closing::Stream if complete => None,
+            Closing::Stream => Some("incomplete: the stream started inside the window".into()),
+        }
+    }
+
+    /// Turns the closed windows in `self.closing` into reports and alerts: window by window,
+    /// every column measured, the window's p-values corrected together, then verdicts.
+    fn emit(&mut self, closing: Closing, outcome: &mut DriftOutcome) -> Result<(), DriftError> {
+        let mut pending = std::mem::take(&mut self.closing);
+        // Oldest window first, then profile order: alerts stay chronological.
+        pending.sort_by_key(|(ci, s)| (s.last_pane, *ci));
+        let mut next_first = self.pane_floor;
+        let mut start = 0;
+        while start < pending.len() {
+            let last_pane = pending[start].1.last_pane;
+            let end = start
+                + pending[start..]
+                    .iter()
+                    .take_while(|(_, s)| s.last_pane == last_pane)
+                    .count();
+            let mut measured = Vec::with_capacity(end - start);
+            for (ci, snapshot) in &pending[start..end] {
+                let Some(column) = self.columns.get(*ci) else {
                     continue;
                 };
-                outcome.alerts.push(v.into_event(transition, &report));
+                let (partitions, sources, min_ts, max_ts) =
+                    self.origins_of(snapshot.first_pane, snapshot.last_pane);
+                let mut m = column.measure(
+                    snapshot,
+                    &self.reference_id,
+                    &self.instance,
+                    partitions,
+                    self.alpha,
+                    self.correction,
+                )?;
+                let complete = self.is_complete(snapshot, closing);
+                let w = &mut m.report.window;
+                w.complete = complete;
+                w.sources = sources;
+                w.min_event_ms = min_ts;
+                w.max_event_ms = max_ts;
+                if let Some(reason) = Self::no_verdict_because(complete, closing) {
+                    m.withhold(reason);
+                }
+                measured.push(m);
+                next_first = next_first.max(snapshot.first_pane + self.config.slide_panes as u64);
             }
-            outcome.reports.push(report);
-            next_first = next_first.max(snapshot.first_pane + self.config.slide_panes as u64);
+            assess::judge_window(&mut measured, self.alpha, self.correction);
+            for m in measured {
+                let report = m.report;
+                if let Some(drift) = report.verdict.drift {
+                    if let Some(transition) = self.alerts.observe(&report.column, drift) {
+                        outcome.alerts.push(assess::alert_event(transition, &report));
+                    }
+                }
+                outcome.reports.push(report);
+            }
+            start = end;
         }
-        self.closing = closing;
+        pending.clear();
+        self.closing = pending;
         if matches!(self.config.clock, PaneClock::Count { .. }) {
             self.pane_floor = next_first;
-            self.pane_partitions = self.pane_partitions.split_off(&next_first);
+            self.pane_origins = self.pane_origins.split_off(&next_first);
         }
         Ok(())
     }

@@ -1,18 +1,21 @@
-//! One monitored column: how a row is binned, and how a closed window
-//! becomes a report with its verdicts.
+//! One monitored column: how a row is binned, how a closed window is measured, and how a
+//! window's columns are judged together.
 //!
-//! Guarantees: the statistics are the library's own (`divergences` with the
-//! q10 fill, `ks_2samp` through the window snapshot, `binned_ks`,
-//! `chi_square_vs_reference`), computed on exactly the counts the report
-//! carries, so a report can be re-checked from its own `bins`.
+//! Guarantees: the statistics are the library's own (`divergences` with the q10 fill,
+//! `ks_2samp` through the window snapshot, `binned_ks`, `chi2_contingency`), computed on exactly
+//! the counts the report carries, so a report can be re-checked from its own `bins`; a report's
+//! thresholds are the ones its verdicts were reached with.
+
+use std::collections::BTreeMap;
 
 use super::{
-    AlertEvent, AlertState, BinCounts, BinLabels, ChiSquareReport, ColumnBins, DriftReport,
-    KsReport, KsReportMethod, MonitorColumn, Severity, StatVerdict, WindowBounds,
-    MAX_UNSEEN_CATEGORIES, OTHER_CATEGORY, REPORT_SCHEMA_VERSION,
+    AlertEvent, AlertState, AlertStatistic, BinCounts, BinLabels, ChiSquareReport, ColumnBins,
+    Correction, DriftReport, Family, KsReport, KsReportMethod, MonitorColumn, Severity,
+    StatVerdict, Verdict, WindowBounds, MAX_UNSEEN_CATEGORIES, OTHER_CATEGORY,
+    REPORT_SCHEMA_VERSION,
 };
-use crate::drift::alert::{AlertTransition, StatisticKind};
-use crate::drift::chi_square::chi_square_vs_reference;
+use crate::drift::alert::{corrected_thresholds, AlertTransition, StatisticKind};
+use crate::drift::chi_square::chi2_contingency;
 use crate::drift::divergence::{divergences, ZeroFill};
 use crate::drift::error::DriftError;
 use crate::drift::ks::{asymp_pvalue, binned_ks, KsMethod, KsMode};
@@ -64,18 +67,21 @@ impl MonitorColumn {
         }
     }
 
-    /// The report of one closed window and, when it had `min_samples`
-    /// values, the verdicts that feed the alerts.
-    pub(super) fn assess(
+    /// Every statistic of one closed window, before the window's family is corrected: the
+    /// report with its verdict still open. `alpha` and `correction` only fill the report's
+    /// [`Family`] until [`judge_window`] counts the tests.
+    pub(super) fn measure(
         &self,
         snapshot: &WindowSnapshot,
         reference_id: &str,
         instance: &str,
         partitions: Vec<i32>,
-    ) -> Result<(DriftReport, Vec<Verdict>), DriftError> {
+        alpha: f64,
+        correction: Correction,
+    ) -> Result<Measured, DriftError> {
         let hist = &snapshot.histogram;
         let n = hist.binned();
-        let enough = n > 0 && n >= self.thresholds.min_samples;
+        let t = &self.thresholds;
         let (labels, reference, current) = self.report_bins(snapshot);
         let (psi, kl) = if n > 0 {
             let d = divergences(&reference, &current, ZeroFill::Q10)?;
@@ -83,51 +89,56 @@ impl MonitorColumn {
         } else {
             (0.0, 0.0)
         };
-        let t = &self.thresholds;
-        let psi = StatVerdict {
-            value: psi,
-            threshold: t.psi,
-            drift: enough && psi >= t.psi,
+        let value_stat = |kind: StatisticKind, value: f64, threshold: f64| {
+            t.computes(kind).then(|| StatVerdict {
+                value,
+                threshold,
+                drift: value >= threshold,
+                votes: t.votes(kind),
+            })
         };
-        let kl = StatVerdict {
-            value: kl,
-            threshold: t.kl,
-            drift: enough && kl >= t.kl,
-        };
-        let mut verdicts = Vec::new();
-        if enough {
-            verdicts.push(value_verdict(StatisticKind::Psi, &psi));
-            verdicts.push(value_verdict(StatisticKind::Kl, &kl));
-        }
+        let psi = value_stat(StatisticKind::Psi, psi, t.psi);
+        let kl = value_stat(StatisticKind::Kl, kl, t.kl);
         let (mut ks, mut chi_square) = (None, None);
         match self.kind() {
-            ColumnKind::Numeric if n > 0 => {
-                if let Some((report, p)) = self.ks(snapshot, enough) {
-                    if enough {
-                        verdicts.push(p_verdict(StatisticKind::Ks, p, report.threshold));
-                    }
-                    ks = Some(report);
-                }
+            ColumnKind::Numeric if n > 0 && t.computes(StatisticKind::Ks) => {
+                ks = self.ks(snapshot);
             }
-            ColumnKind::Categorical if n > 0 => {
-                let res = chi_square_vs_reference(&reference, &current)?;
-                let drift = enough && res.pvalue <= self.alpha;
-                if enough {
-                    verdicts.push(p_verdict(StatisticKind::ChiSquare, res.pvalue, self.alpha));
-                }
+            ColumnKind::Categorical if n > 0 && t.computes(StatisticKind::ChiSquare) => {
+                let res = chi2_contingency(&reference, &current)?;
                 chi_square = Some(ChiSquareReport {
                     statistic: res.statistic,
                     dof: res.dof,
                     pvalue: res.pvalue,
-                    drift,
+                    cramers_v: res.cramers_v,
+                    threshold: alpha,
+                    min_cramers_v: t.min_cramers_v,
+                    drift: false,
+                    votes: t.votes(StatisticKind::ChiSquare),
                 });
             }
             _ => {}
         }
-        let drift = psi.drift
-            || kl.drift
-            || ks.as_ref().is_some_and(|k| k.drift)
-            || chi_square.as_ref().is_some_and(|c| c.drift);
+        let voters: Vec<StatisticKind> = [
+            (StatisticKind::Ks, ks.is_some()),
+            (StatisticKind::Psi, psi.is_some()),
+            (StatisticKind::Kl, kl.is_some()),
+            (StatisticKind::ChiSquare, chi_square.is_some()),
+        ]
+        .into_iter()
+        .filter(|&(kind, present)| present && t.votes(kind))
+        .map(|(kind, _)| kind)
+        .collect();
+        let reason = if n < t.min_samples.max(1) {
+            Some(format!(
+                "too few values: {n} of the {} a verdict needs (min_samples)",
+                t.min_samples.max(1)
+            ))
+        } else if voters.is_empty() {
+            Some("no statistic of this column votes".to_string())
+        } else {
+            None
+        };
         let total = hist.total();
         let report = DriftReport {
             schema_version: REPORT_SCHEMA_VERSION,
@@ -143,6 +154,10 @@ impl MonitorColumn {
                 first_pane: snapshot.first_pane,
                 last_pane: snapshot.last_pane,
                 events: total,
+                complete: snapshot.complete,
+                min_event_ms: None,
+                max_event_ms: None,
+                sources: Vec::new(),
             },
             missing_rate: if total == 0 {
                 0.0
@@ -153,15 +168,29 @@ impl MonitorColumn {
             kl,
             ks,
             chi_square,
+            family: Family {
+                correction,
+                alpha,
+                tests: 0,
+            },
             bins: BinCounts {
                 edges_or_categories: labels,
                 reference,
                 current,
                 missing: hist.missing(),
             },
-            drift,
+            verdict: Verdict {
+                drift: None,
+                reason,
+                votes_needed: t.min_votes.min(voters.len()),
+                voters,
+                votes_for: 0,
+            },
         };
-        Ok((report, verdicts))
+        Ok(Measured {
+            report,
+            min_votes: t.min_votes,
+        })
     }
 
     /// Labels and counts as reported: numeric bins as they are; categories
@@ -191,107 +220,195 @@ impl MonitorColumn {
         }
     }
 
-    /// KS report and the p-value its verdict uses (binned: the asymptotic
+    /// KS of the window, its threshold still the uncorrected one (binned: the asymptotic
     /// p-value of the lower bound on D, an upper bound on the true one).
-    fn ks(&self, snapshot: &WindowSnapshot, enough: bool) -> Option<(KsReport, f64)> {
+    fn ks(&self, snapshot: &WindowSnapshot) -> Option<KsReport> {
         let hist = &snapshot.histogram;
         let window_ks = if self.sample.is_empty() {
             binned_ks(&self.reference, hist.counts()).map(WindowKs::Binned)
         } else {
             snapshot.ks_against(&self.sample, &self.reference, KsMode::Auto)
         }?;
-        let alpha = self.alpha;
-        let (report, p) = match window_ks {
+        let (statistic, pvalue, method, error_bound) = match window_ks {
             WindowKs::Retained(r) => {
                 let method = match r.method {
                     KsMethod::Exact => KsReportMethod::Exact,
                     KsMethod::Asymp => KsReportMethod::Asymp,
                 };
-                let report = KsReport {
-                    statistic: r.statistic,
-                    pvalue: Some(r.pvalue),
-                    method,
-                    error_bound: None,
-                    threshold: alpha,
-                    drift: enough && r.pvalue <= alpha,
-                };
-                (report, r.pvalue)
+                (r.statistic, r.pvalue, method, None)
             }
             WindowKs::Binned(b) => {
                 let n_ref: u64 = self.reference.iter().sum();
                 let p = asymp_pvalue(n_ref, hist.binned(), b.statistic_lower_bound);
-                let report = KsReport {
-                    statistic: b.statistic_lower_bound,
-                    pvalue: None,
-                    method: KsReportMethod::Binned,
-                    error_bound: Some(b.error_bound),
-                    threshold: alpha,
-                    drift: enough && p <= alpha,
-                };
-                (report, p)
+                let d = b.statistic_lower_bound;
+                (d, p, KsReportMethod::Binned, Some(b.error_bound))
             }
         };
-        Some((report, p))
+        Some(KsReport {
+            statistic,
+            pvalue: if pvalue.is_finite() { pvalue } else { 1.0 },
+            method,
+            error_bound,
+            threshold: 0.0,
+            min_statistic: self.thresholds.min_ks_statistic,
+            drift: false,
+            votes: self.thresholds.votes(StatisticKind::Ks),
+        })
     }
 }
 
-fn value_verdict(statistic: StatisticKind, v: &StatVerdict) -> Verdict {
-    Verdict {
-        statistic,
-        value: v.value,
-        threshold: v.threshold,
-        drift: v.drift,
-        is_pvalue: false,
+/// A column's report whose verdict waits for the window's family.
+pub(super) struct Measured {
+    pub(super) report: DriftReport,
+    min_votes: usize,
+}
+
+impl Measured {
+    /// No verdict for this window, for `reason`.
+    pub(super) fn withhold(&mut self, reason: String) {
+        self.report.verdict.reason = Some(reason);
     }
-}
 
-fn p_verdict(statistic: StatisticKind, pvalue: f64, threshold: f64) -> Verdict {
-    Verdict {
-        statistic,
-        value: pvalue,
-        threshold,
-        drift: pvalue <= threshold,
-        is_pvalue: true,
+    fn judged(&self) -> bool {
+        self.report.verdict.reason.is_none()
     }
-}
 
-/// One statistic's verdict in a window with enough samples.
-pub(super) struct Verdict {
-    pub(super) statistic: StatisticKind,
-    value: f64,
-    threshold: f64,
-    pub(super) drift: bool,
-    is_pvalue: bool,
-}
-
-impl Verdict {
-    pub(super) fn into_event(
-        self,
-        transition: AlertTransition,
-        report: &DriftReport,
-    ) -> AlertEvent {
-        let critical = if self.is_pvalue {
-            self.value < self.threshold / 10.0
-        } else {
-            self.value > 2.0 * self.threshold
-        };
-        AlertEvent {
-            state: match transition {
-                AlertTransition::Opened => AlertState::Open,
-                AlertTransition::Resolved => AlertState::Resolved,
-            },
-            severity: if critical {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
-            column: report.column.clone(),
-            statistic: self.statistic,
-            value: self.value,
-            threshold: self.threshold,
-            window: report.window.clone(),
-            reference_id: report.reference_id.clone(),
-            instance: report.instance.clone(),
+    /// The p-value tests that vote in a judged column: (is chi-square, p-value).
+    fn family_tests(&self) -> Vec<(bool, f64)> {
+        if !self.judged() {
+            return Vec::new();
         }
+        let r = &self.report;
+        let ks = r.ks.as_ref().filter(|k| k.votes).map(|k| (false, k.pvalue));
+        let chi = r.chi_square.as_ref().filter(|c| c.votes).map(|c| (true, c.pvalue));
+        ks.into_iter().chain(chi).collect()
+    }
+}
+
+/// Corrects the p-values of every judged column of one window together, then gives each
+/// column its verdict. Tests that do not vote keep the uncorrected `alpha`.
+pub(super) fn judge_window(columns: &mut [Measured], alpha: f64, correction: Correction) {
+    let tests: Vec<(usize, bool, f64)> = columns
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| m.family_tests().into_iter().map(move |(c, p)| (i, c, p)))
+        .collect();
+    let pvalues: Vec<f64> = tests.iter().map(|t| t.2).collect();
+    let thresholds = corrected_thresholds(&pvalues, alpha, correction);
+    for m in columns.iter_mut() {
+        m.report.family.tests = tests.len();
+        if let Some(ks) = &mut m.report.ks {
+            ks.threshold = alpha;
+        }
+        if let Some(chi) = &mut m.report.chi_square {
+            chi.threshold = alpha;
+        }
+    }
+    for (&(i, is_chi, _), &threshold) in tests.iter().zip(&thresholds) {
+        let r = &mut columns[i].report;
+        match (is_chi, &mut r.ks, &mut r.chi_square) {
+            (false, Some(ks), _) => ks.threshold = threshold,
+            (true, _, Some(chi)) => chi.threshold = threshold,
+            _ => {}
+        }
+    }
+    for m in columns.iter_mut() {
+        let judged = m.judged();
+        let r = &mut m.report;
+        if let Some(ks) = &mut r.ks {
+            ks.drift = ks.pvalue <= ks.threshold && ks.statistic >= ks.min_statistic;
+        }
+        if let Some(chi) = &mut r.chi_square {
+            let v = chi.cramers_v.unwrap_or(0.0);
+            chi.drift = chi.pvalue <= chi.threshold && v >= chi.min_cramers_v;
+        }
+        if !judged {
+            for s in [&mut r.psi, &mut r.kl].into_iter().flatten() {
+                s.drift = false;
+            }
+            if let Some(ks) = &mut r.ks {
+                ks.drift = false;
+            }
+            if let Some(chi) = &mut r.chi_square {
+                chi.drift = false;
+            }
+            continue;
+        }
+        let said_drift = |kind: StatisticKind| match kind {
+            StatisticKind::Ks => r.ks.as_ref().is_some_and(|k| k.drift),
+            StatisticKind::Psi => r.psi.as_ref().is_some_and(|s| s.drift),
+            StatisticKind::Kl => r.kl.as_ref().is_some_and(|s| s.drift),
+            StatisticKind::ChiSquare => r.chi_square.as_ref().is_some_and(|c| c.drift),
+        };
+        let votes_for = r.verdict.voters.iter().filter(|&&k| said_drift(k)).count();
+        let needed = m.min_votes.min(r.verdict.voters.len()).max(1);
+        r.verdict.votes_for = votes_for;
+        r.verdict.votes_needed = needed;
+        r.verdict.drift = Some(votes_for >= needed);
+    }
+}
+
+/// The alert for a column's transition, with every statistic of the window.
+pub(super) fn alert_event(transition: AlertTransition, report: &DriftReport) -> AlertEvent {
+    let mut statistics = BTreeMap::new();
+    for (kind, s) in [(StatisticKind::Psi, &report.psi), (StatisticKind::Kl, &report.kl)] {
+        if let Some(s) = s {
+            let stat = AlertStatistic {
+                value: s.value,
+                pvalue: None,
+                threshold: s.threshold,
+                drift: s.drift,
+                votes: s.votes,
+            };
+            statistics.insert(kind, stat);
+        }
+    }
+    if let Some(k) = &report.ks {
+        let stat = AlertStatistic {
+            value: k.statistic,
+            pvalue: Some(k.pvalue),
+            threshold: k.threshold,
+            drift: k.drift,
+            votes: k.votes,
+        };
+        statistics.insert(StatisticKind::Ks, stat);
+    }
+    if let Some(c) = &report.chi_square {
+        let stat = AlertStatistic {
+            value: c.statistic,
+            pvalue: Some(c.pvalue),
+            threshold: c.threshold,
+            drift: c.drift,
+            votes: c.votes,
+        };
+        statistics.insert(StatisticKind::ChiSquare, stat);
+    }
+    // Critical: a voting statistic far past its threshold.
+    let critical = statistics.values().any(|s| {
+        s.votes
+            && s.drift
+            && match s.pvalue {
+                Some(p) => p < s.threshold / 10.0,
+                None => s.value > 2.0 * s.threshold,
+            }
+    });
+    AlertEvent {
+        schema_version: REPORT_SCHEMA_VERSION,
+        state: match transition {
+            AlertTransition::Opened => AlertState::Open,
+            AlertTransition::Resolved => AlertState::Resolved,
+        },
+        severity: if critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        column: report.column.clone(),
+        role: report.role,
+        statistics,
+        verdict: report.verdict.clone(),
+        window: report.window.clone(),
+        reference_id: report.reference_id.clone(),
+        instance: report.instance.clone(),
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::drift::alert::StatisticKind;
+use crate::drift::profile::ColumnKind;
 use crate::drift::profile::{ProfileBuilder, SplitMix64};
 
 fn f64s(values: &[f64]) -> ArrayRef {
@@ -47,8 +48,12 @@ fn monitor(profile: &ReferenceProfile, window: WindowConfig) -> DriftMonitor {
 }
 
 fn observe_one(m: &mut DriftMonitor, name: &str, array: &ArrayRef) -> DriftOutcome {
-    m.observe(&[(name, ColumnRole::Feature, array)], &[], &[], 0)
-        .unwrap()
+    m.observe(
+        &[(name, ColumnRole::Feature, array)],
+        &RowOrigins::default(),
+        0,
+    )
+    .unwrap()
 }
 
 fn oracle() -> (PathBuf, Value) {
@@ -105,10 +110,11 @@ fn one_window_reproduces_the_offline_oracle() {
         };
         assert_eq!(report.bins.reference, ints(&q10["counts_ref"]), "{name}");
         assert_eq!(report.bins.current, ints(&q10["counts_cur"]), "{name}");
-        close(&format!("{name} psi"), report.psi.value, &q10["psi"], 1e-6);
+        let (psi, kl) = (report.psi.as_ref().unwrap(), report.kl.as_ref().unwrap());
+        close(&format!("{name} psi"), psi.value, &q10["psi"], 1e-6);
         close(
             &format!("{name} kl"),
-            report.kl.value,
+            kl.value,
             &q10["kl_ref_cur"],
             1e-6,
         );
@@ -122,12 +128,12 @@ fn one_window_reproduces_the_offline_oracle() {
         );
         close(
             &format!("{name} ks pvalue"),
-            ks.pvalue.unwrap(),
+            ks.pvalue,
             &case["ks"]["auto"]["pvalue"],
             1e-9,
         );
         if name == "mean_shift_0p5" {
-            assert!(report.drift && report.psi.drift && report.kl.drift && ks.drift);
+            assert!(report.drifted() && psi.drift && kl.drift && ks.drift);
         }
         checked += 1;
     }
@@ -166,8 +172,18 @@ fn one_window_reproduces_the_offline_oracle() {
         })
         .collect();
     assert_eq!(ours, theirs);
-    close("categorical psi", report.psi.value, &want["psi"], 1e-6);
-    close("categorical kl", report.kl.value, &want["kl_ref_cur"], 1e-6);
+    close(
+        "categorical psi",
+        report.psi.as_ref().unwrap().value,
+        &want["psi"],
+        1e-6,
+    );
+    close(
+        "categorical kl",
+        report.kl.as_ref().unwrap().value,
+        &want["kl_ref_cur"],
+        1e-6,
+    );
     assert_eq!(report.ks, None);
 }
 
@@ -187,7 +203,7 @@ fn a_mean_shift_opens_an_alert_that_resolves_after_clean_windows() {
     for i in 0..5 {
         let out = window(0.0);
         assert!(out.alerts.is_empty(), "window {i}: {:?}", out.alerts);
-        assert!(!out.reports[0].drift, "window {i}: {:?}", out.reports[0]);
+        assert!(!out.reports[0].drifted(), "window {i}: {:?}", out.reports[0]);
     }
     let mut opened = Vec::new();
     for _ in 0..2 {
@@ -205,15 +221,17 @@ fn a_mean_shift_opens_an_alert_that_resolves_after_clean_windows() {
             (profile.id.as_str(), "test-1")
         );
     }
-    let psi = opened
-        .iter()
-        .find(|a| a.statistic == StatisticKind::Psi)
-        .unwrap();
-    assert!(psi.value > psi.threshold && psi.threshold == 0.2);
+    assert_eq!(opened.len(), 1, "one alert for the column: {opened:?}");
+    let stats = &opened[0].statistics;
+    let psi = &stats[&StatisticKind::Psi];
+    assert!(psi.value > psi.threshold && psi.threshold == 0.2 && !psi.votes);
+    let ks = &stats[&StatisticKind::Ks];
+    assert!(ks.votes && ks.drift && ks.pvalue.unwrap() <= ks.threshold);
+    assert!(!stats.contains_key(&StatisticKind::ChiSquare));
     let mut resolved = Vec::new();
     for clean in 1..=3 {
         let out = window(0.0);
-        assert!(!out.reports[0].drift);
+        assert!(!out.reports[0].drifted());
         if clean < 3 {
             assert!(
                 out.alerts.is_empty(),
@@ -223,14 +241,10 @@ fn a_mean_shift_opens_an_alert_that_resolves_after_clean_windows() {
         }
         resolved.extend(out.alerts);
     }
-    let stats = |v: &[AlertEvent]| {
-        let mut s: Vec<_> = v.iter().map(|a| format!("{:?}", a.statistic)).collect();
-        s.sort();
-        s
-    };
+    let columns = |v: &[AlertEvent]| v.iter().map(|a| a.column.clone()).collect::<Vec<_>>();
     assert_eq!(
-        stats(&resolved),
-        stats(&opened),
+        columns(&resolved),
+        columns(&opened),
         "every opened alert resolves"
     );
     assert!(resolved.iter().all(|a| a.state == AlertState::Resolved));
@@ -264,7 +278,7 @@ fn list_outputs_and_labels_are_monitored_as_profiled() {
         ("probs", ColumnRole::Output, &probs),
         ("label", ColumnRole::Output, &label),
     ];
-    let out = m.observe(&columns, &[], &[], 0).unwrap();
+    let out = m.observe(&columns, &RowOrigins::default(), 0).unwrap();
     let by_name: BTreeMap<&str, &DriftReport> =
         out.reports.iter().map(|r| (r.column.as_str(), r)).collect();
     assert_eq!(
@@ -288,7 +302,7 @@ fn list_outputs_and_labels_are_monitored_as_profiled() {
 }
 
 #[test]
-fn unseen_categories_are_counted_and_fail_chi_square() {
+fn unseen_categories_are_counted_and_judged_by_the_contingency_table() {
     let reference = strings(&["a", "b"].repeat(100));
     let profile = profile_of(&[("c", ColumnRole::Feature, &reference)]);
     let mut m = monitor(&profile, WindowConfig::by_count(200, 1, 1));
@@ -305,26 +319,28 @@ fn unseen_categories_are_counted_and_fail_chi_square() {
         ),
         (&[100, 100, 0][..], &[95, 95, 10][..])
     );
+    // scipy.stats.chi2_contingency([[100, 100, 0], [95, 95, 10]]): 10.256..., dof 2.
     let chi = report.chi_square.as_ref().unwrap();
-    assert_eq!(
-        (chi.statistic, chi.pvalue, chi.drift),
-        (f64::INFINITY, 0.0, true)
-    );
-    let alert = out
-        .alerts
-        .iter()
-        .find(|a| a.statistic == StatisticKind::ChiSquare)
-        .unwrap();
-    assert_eq!(
-        (alert.state, alert.severity),
-        (AlertState::Open, Severity::Critical)
-    );
+    let want = crate::drift::chi_square::chi2_contingency(&[100, 100, 0], &[95, 95, 10]).unwrap();
+    assert_eq!((chi.statistic, chi.dof, chi.pvalue), (want.statistic, 2, want.pvalue));
+    assert!(chi.statistic.is_finite() && chi.drift && chi.pvalue < 0.01);
+    let alert = &out.alerts[0];
+    assert_eq!((alert.state, alert.column.as_str()), (AlertState::Open, "c"));
     let json = serde_json::to_string(report).unwrap();
-    assert!(json.contains(r#""statistic":"inf""#), "{json}");
+    assert!(!json.contains("inf") && !json.contains("NaN"), "{json}");
     assert_eq!(&serde_json::from_str::<DriftReport>(&json).unwrap(), report);
     // A window without `z` reports only the reference categories.
     let out = observe_one(&mut m, "c", &strings(&["a", "b"].repeat(100)));
     assert_eq!(out.reports[0].bins.current, vec![100, 100]);
+    // One unseen event in 1 000 is no page (the old one-sample test said p = 0, critical).
+    let reference = strings(&["a", "b", "c"].repeat(1000));
+    let profile = profile_of(&[("c", ColumnRole::Feature, &reference)]);
+    let mut m = monitor(&profile, WindowConfig::by_count(999, 1, 1));
+    let mut current = ["a", "b", "c"].repeat(333);
+    current[0] = "new";
+    let out = observe_one(&mut m, "c", &strings(&current));
+    assert_eq!(out.reports[0].verdict.drift, Some(false), "{:?}", out.reports[0]);
+    assert!(out.alerts.is_empty());
 }
 
 #[test]
@@ -334,11 +350,13 @@ fn small_windows_binned_ks_and_absent_or_mistyped_columns() {
     let profile = profile_of(&[("x", ColumnRole::Feature, &reference)]);
     let mut m = monitor(&profile, WindowConfig::by_count(50, 1, 1));
     let out = observe_one(&mut m, "x", &f64s(&normals(&mut rng, 50, 5.0)));
-    assert!(out.reports[0].psi.value > 1.0, "a large shift ...");
+    let report = &out.reports[0];
+    assert!(report.psi.as_ref().unwrap().value > 1.0, "a large shift ...");
     assert!(
-        !out.reports[0].drift && out.alerts.is_empty(),
+        report.verdict.drift.is_none() && out.alerts.is_empty(),
         "... below min_samples: no verdict"
     );
+    assert!(report.verdict.reason.as_ref().unwrap().contains("min_samples"));
 
     let mut window = WindowConfig::by_count(500, 1, 1);
     window.retain_values = 0;
@@ -347,7 +365,7 @@ fn small_windows_binned_ks_and_absent_or_mistyped_columns() {
         .reports
         .remove(0);
     let ks = report.ks.unwrap();
-    assert_eq!((ks.method, ks.pvalue), (KsReportMethod::Binned, None));
+    assert_eq!(ks.method, KsReportMethod::Binned);
     assert!(ks.error_bound.is_some_and(|e| e > 0.0) && ks.drift);
 
     let other = f64s(&[1.0; 500]);
@@ -360,55 +378,94 @@ fn small_windows_binned_ks_and_absent_or_mistyped_columns() {
         ),
         ("x", 500, 1.0)
     );
-    assert!(!report.drift && report.ks.is_none());
+    assert!(!report.drifted() && report.ks.is_none());
     assert!(observe_one_err(&mut m, "x", &strings(&["a"])));
-    let bad = m.observe(&[("x", ColumnRole::Feature, &other)], &[1, 2], &[], 0);
+    let times = RowOrigins {
+        event_times_ms: &[1, 2],
+        ..RowOrigins::default()
+    };
+    let bad = m.observe(&[("x", ColumnRole::Feature, &other)], &times, 0);
     assert!(bad.is_err(), "event times must match the rows");
 }
 
 fn observe_one_err(m: &mut DriftMonitor, name: &str, array: &ArrayRef) -> bool {
-    m.observe(&[(name, ColumnRole::Feature, array)], &[], &[], 0)
-        .is_err()
+    m.observe(
+        &[(name, ColumnRole::Feature, array)],
+        &RowOrigins::default(),
+        0,
+    )
+    .is_err()
 }
 
 #[test]
-fn time_windows_record_bounds_partitions_and_close_on_tick() {
+fn time_windows_record_bounds_sources_and_close_on_tick() {
     let profile = profile_of(&[("x", ColumnRole::Feature, &f64s(&[0.0, 1.0, 2.0, 3.0]))]);
     let mut m = monitor(&profile, WindowConfig::by_time(1000, 2, 1, 0));
     let x = f64s(&[0.5, 1.5, 2.5]);
     let cols = [("x", ColumnRole::Feature, &x)];
-    let out = m.observe(&cols, &[100, 1500, 2100], &[0, 1, 2], 0).unwrap();
+    let rows = RowOrigins {
+        event_times_ms: &[1100, 2500, 3100],
+        partitions: &[0, 1, 2],
+        positions: &[10, 20, 30],
+    };
+    let out = m.observe(&cols, &rows, 0).unwrap();
     let got: Vec<_> = out
         .reports
         .iter()
         .map(|r| (r.window.clone(), r.partitions.clone()))
         .collect();
-    let bounds = |s, e, f, l, n| WindowBounds {
+    let span = |p, o| SourceSpan {
+        partition: Some(p),
+        first: o,
+        last: o,
+    };
+    let bounds = |s, e, f, l, n, complete, ts: (i64, i64), sources| WindowBounds {
         start_ms: Some(s),
         end_ms: Some(e),
         first_pane: f,
         last_pane: l,
         events: n,
+        complete,
+        min_event_ms: Some(ts.0),
+        max_event_ms: Some(ts.1),
+        sources,
     };
     assert_eq!(
         got,
         [
-            (bounds(0, 1000, 0, 0, 1), vec![0]),
-            (bounds(0, 2000, 0, 1, 2), vec![0, 1])
+            // Panes 0-1: the stream began in pane 1, so the window is not complete.
+            (bounds(0, 2000, 0, 1, 1, false, (1100, 1100), vec![span(0, 10)]), vec![0]),
+            (
+                bounds(1000, 3000, 1, 2, 2, true, (1100, 2500), vec![span(0, 10), span(1, 20)]),
+                vec![0, 1]
+            )
         ]
     );
+    assert_eq!(out.reports[0].verdict.drift, None, "incomplete: no verdict");
+    assert!(out.reports[0].verdict.reason.as_ref().unwrap().contains("incomplete"));
     let late = f64s(&[0.7]);
+    let rows = RowOrigins {
+        event_times_ms: &[500],
+        partitions: &[9],
+        positions: &[1],
+    };
     let out = m
-        .observe(&[("x", ColumnRole::Feature, &late)], &[500], &[9], 0)
+        .observe(&[("x", ColumnRole::Feature, &late)], &rows, 0)
         .unwrap();
     assert!(out.reports.is_empty(), "late: dropped");
-    let out = m.tick(3500).unwrap();
+    let out = m.tick(4500).unwrap();
     let got: Vec<_> = out
         .reports
         .iter()
         .map(|r| (r.window.clone(), r.partitions.clone()))
         .collect();
-    assert_eq!(got, [(bounds(1000, 3000, 1, 2, 2), vec![1, 2])]);
+    assert_eq!(
+        got,
+        [(
+            bounds(2000, 4000, 2, 3, 2, true, (2500, 3100), vec![span(1, 20), span(2, 30)]),
+            vec![1, 2]
+        )]
+    );
 }
 
 proptest! {

@@ -15,6 +15,10 @@
 //! - Optionally up to `retain_values` raw values per window are kept, so a
 //!   window can report an exact KS test; beyond that it reports binned KS
 //!   with its error bound.
+//! - [`RollingWindow::flush`] ends the stream: the window that would have been
+//!   emitted next (the one ending at the next slide boundary) is emitted with
+//!   what it has, marked incomplete for count windows; time windows close
+//!   their panes up to that boundary (the monitor judges their coverage).
 
 use std::collections::VecDeque;
 
@@ -59,6 +63,8 @@ pub struct WindowSnapshot {
     pub histogram: BinnedHistogram,
     /// Every raw value of the window, when all were retained.
     pub values: Option<Vec<f64>>,
+    /// A count window that filled, or any time window (the monitor judges those).
+    pub complete: bool,
 }
 
 impl WindowSnapshot {
@@ -100,6 +106,8 @@ pub struct RollingWindow {
     window: BinnedHistogram,
     next_to_close: Option<u64>,
     late_events: u64,
+    /// Last pane of the last emitted window.
+    emitted_through: Option<u64>,
 }
 
 impl RollingWindow {
@@ -113,6 +121,7 @@ impl RollingWindow {
             window: BinnedHistogram::new(n_bins),
             next_to_close: None,
             late_events: 0,
+            emitted_through: None,
             n_bins,
             config,
         })
@@ -231,6 +240,49 @@ impl RollingWindow {
         out
     }
 
+    /// Ends the stream; see the module docs. Returns the windows still due, oldest first.
+    pub fn flush(&mut self) -> Vec<WindowSnapshot> {
+        let slide = self.config.slide_panes as u64;
+        // The last pane of the window that would have come next.
+        let boundary = |last: u64| last.div_ceil(slide).max(1) * slide - 1;
+        match self.config.clock {
+            PaneClock::Time {
+                pane_ms,
+                allowed_lateness_ms,
+            } => {
+                let Some(last) = self.open.back().map(|p| p.index) else {
+                    return Vec::new();
+                };
+                let end = boundary(last + 1) + 1;
+                self.advance_watermark(end * pane_ms + allowed_lateness_ms)
+            }
+            PaneClock::Count { .. } => {
+                let pending = self.open.pop_front().filter(|p| p.histogram.total() > 0);
+                let last = match pending {
+                    Some(pane) => {
+                        let index = pane.index;
+                        self.push_closed(pane);
+                        self.next_to_close = Some(index + 1);
+                        index
+                    }
+                    None => match self.next_to_close {
+                        Some(next) if next > 0 => next - 1,
+                        _ => return Vec::new(),
+                    },
+                };
+                if self.emitted_through.is_some_and(|e| e >= last) {
+                    return Vec::new();
+                }
+                let end = boundary(last + 1);
+                let first = (end + 1).saturating_sub(self.config.panes_per_window as u64);
+                let mut snapshot = self.snapshot_of(first, last);
+                snapshot.complete = false;
+                self.emitted_through = Some(last);
+                vec![snapshot]
+            }
+        }
+    }
+
     fn fresh_pane(&mut self, index: u64) -> Pane {
         match self.spare.pop() {
             Some(mut p) => {
@@ -253,24 +305,56 @@ impl RollingWindow {
     /// window if this pane ends an emission step.
     fn close_pane(&mut self, pane: Pane) -> Option<WindowSnapshot> {
         let index = pane.index;
-        // Same bin count by construction, so merge/subtract cannot fail.
-        self.window.merge(&pane.histogram).ok()?;
-        self.closed.push_back(pane);
-        if self.closed.len() > self.config.panes_per_window {
-            if let Some(old) = self.closed.pop_front() {
-                self.window.subtract(&old.histogram).ok()?;
-                self.spare.push(old);
-            }
-        }
+        self.push_closed(pane);
         self.next_to_close = Some(index + 1);
         if !(index + 1).is_multiple_of(self.config.slide_panes as u64) {
             return None;
         }
+        self.emitted_through = Some(index);
         Some(self.snapshot(index))
+    }
+
+    /// Moves a pane into the window and evicts the oldest past `panes_per_window`.
+    fn push_closed(&mut self, pane: Pane) {
+        // Same bin count by construction, so merge/subtract cannot fail.
+        let _ = self.window.merge(&pane.histogram);
+        self.closed.push_back(pane);
+        if self.closed.len() > self.config.panes_per_window {
+            if let Some(old) = self.closed.pop_front() {
+                let _ = self.window.subtract(&old.histogram);
+                self.spare.push(old);
+            }
+        }
     }
 
     fn snapshot(&self, last_pane: u64) -> WindowSnapshot {
         let first_pane = (last_pane + 1).saturating_sub(self.config.panes_per_window as u64);
+        let panes: Vec<&Pane> = self.closed.iter().collect();
+        self.snapshot_from(first_pane, last_pane, self.window.clone(), &panes)
+    }
+
+    /// The window `first..=last` from the closed panes in that range (a flushed count window
+    /// that does not hold every closed pane).
+    fn snapshot_of(&self, first_pane: u64, last_pane: u64) -> WindowSnapshot {
+        let panes: Vec<&Pane> = self
+            .closed
+            .iter()
+            .filter(|p| p.index >= first_pane && p.index <= last_pane)
+            .collect();
+        let mut histogram = BinnedHistogram::new(self.n_bins);
+        for p in &panes {
+            let _ = histogram.merge(&p.histogram);
+        }
+        self.snapshot_from(first_pane, last_pane, histogram, &panes)
+    }
+
+    fn snapshot_from(
+        &self,
+        first_pane: u64,
+        last_pane: u64,
+        histogram: BinnedHistogram,
+        panes: &[&Pane],
+    ) -> WindowSnapshot {
         let (start_ms, end_ms) = match self.config.clock {
             PaneClock::Time { pane_ms, .. } => {
                 (Some(first_pane * pane_ms), Some((last_pane + 1) * pane_ms))
@@ -278,10 +362,10 @@ impl RollingWindow {
             PaneClock::Count { .. } => (None, None),
         };
         let limit = self.config.retain_values;
-        let retained: usize = self.closed.iter().map(|p| p.values.len()).sum();
-        let complete = limit > 0 && retained <= limit && self.closed.iter().all(|p| !p.overflowed);
-        let values = complete.then(|| {
-            self.closed
+        let retained: usize = panes.iter().map(|p| p.values.len()).sum();
+        let all_kept = limit > 0 && retained <= limit && panes.iter().all(|p| !p.overflowed);
+        let values = all_kept.then(|| {
+            panes
                 .iter()
                 .flat_map(|p| p.values.iter().copied())
                 .collect()
@@ -291,8 +375,9 @@ impl RollingWindow {
             last_pane,
             start_ms,
             end_ms,
-            histogram: self.window.clone(),
+            histogram,
             values,
+            complete: true,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
-use driftline_operators::drift::monitor::DriftOutcome;
+use driftline_operators::drift::monitor::{DriftOutcome, Finish};
 use driftline_operators::encode::PredictionEncoder;
 use driftline_operators::infer::InferenceModel;
 
@@ -45,6 +45,9 @@ pub struct BatchOutcome {
     pub rejected_by: BTreeMap<String, u64>,
     pub drift_reports: u64,
     pub drift_alerts: u64,
+    /// Why there is no drift output although drift is on (the warm-up never finished).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_note: Option<String>,
     pub model: ModelIdentity,
     pub files: Vec<PathBuf>,
 }
@@ -121,7 +124,8 @@ impl Scorer {
         self.n_predictions += scored.num_rows() as u64;
         if let Some(drift) = &mut self.drift {
             let input = DriftInput {
-                partitions: vec![0; scored.num_rows()],
+                partitions: Vec::new(),
+                offsets: scored.sources.offsets.clone(),
                 batch: scored.batch,
                 outputs,
                 variant_of_row: None,
@@ -253,8 +257,21 @@ pub fn run(
     progress.finish();
     scorer.predictions.flush()?;
     rejects.flush()?;
+    let mut drift_note = None;
     let (drift_reports, drift_alerts) = match &mut scorer.drift {
         Some(d) => {
+            // The end of the input closes every open window (the last time pane too).
+            let outcome = d.tracker.finish(Finish::EndOfInput)?;
+            d.write(outcome)?;
+            if let Some((seen, needed)) = d.tracker.warming_up() {
+                let note = format!(
+                    "no drift output: the reference is learned from the first {needed} events \
+                     (drift.warmup_events) and the input had {seen}; give drift.profile or \
+                     lower drift.warmup_events"
+                );
+                tracing::warn!("{note}");
+                drift_note = Some(note);
+            }
             d.reports.flush()?;
             d.alerts.flush()?;
             (d.n_reports, d.n_alerts)
@@ -273,6 +290,7 @@ pub fn run(
         rejected_by,
         drift_reports,
         drift_alerts,
+        drift_note,
         model: identity,
         files,
     })

@@ -247,16 +247,25 @@ fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
         else {
             continue;
         };
+        // The statistics that said drift, each with its value and threshold.
+        let mut said = Vec::new();
+        if let Some(stats) = alert["statistics"].as_object() {
+            for (name, s) in stats.iter().filter(|(_, s)| s["drift"] == true) {
+                let (value, threshold) = match s["pvalue"].as_f64() {
+                    Some(p) => (p, "p <="),
+                    None => (s["value"].as_f64().unwrap_or(f64::NAN), ">="),
+                };
+                said.push(format!("{name} {value:.3e} ({threshold} {:.3e})", s["threshold"].as_f64().unwrap_or(f64::NAN)));
+            }
+        }
         println!(
-            "    {:<8} {:<8} {:<18} {:<10} {:>12.4e} (threshold {}) window panes {}-{}",
+            "    {:<8} {:<8} {:<18} window panes {}-{}: {}",
             alert["state"].as_str().unwrap_or("?"),
             alert["severity"].as_str().unwrap_or("?"),
             alert["column"].as_str().unwrap_or("?"),
-            alert["statistic"].as_str().unwrap_or("?"),
-            alert["value"].as_f64().unwrap_or(f64::NAN),
-            alert["threshold"],
             alert["window"]["first_pane"],
             alert["window"]["last_pane"],
+            if said.is_empty() { "clean".to_string() } else { said.join(", ") },
         );
     }
     Ok(())

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use driftline_operators::drift::monitor::DriftThresholds;
+use driftline_operators::drift::monitor::{ColumnOverrides, Correction, DriftThresholds};
 use driftline_operators::infer::{InputBinding, ModelOptions, Provider};
 use driftline_operators::schema::EventSchema;
 use serde::{Deserialize, Serialize};
@@ -96,39 +96,12 @@ pub struct DriftSettings {
     pub slide: usize,
     pub retain_values: usize,
     pub resolve_after: u32,
-    pub bonferroni: bool,
+    /// How a window's p-values are corrected together (was `bonferroni = true`).
+    pub correction: Correction,
     pub channel_capacity: usize,
     pub thresholds: DriftThresholds,
     /// Per-column overrides; a key not given takes its value from `thresholds`.
-    pub columns: BTreeMap<String, ColumnThresholds>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ColumnThresholds {
-    pub psi: Option<f64>,
-    pub kl: Option<f64>,
-    pub ks_pvalue: Option<f64>,
-    pub min_samples: Option<u64>,
-}
-
-impl DriftSettings {
-    /// Every per-column override, completed from the global thresholds.
-    pub fn column_thresholds(&self) -> BTreeMap<String, DriftThresholds> {
-        let g = &self.thresholds;
-        self.columns
-            .iter()
-            .map(|(name, c)| {
-                let t = DriftThresholds {
-                    psi: c.psi.unwrap_or(g.psi),
-                    kl: c.kl.unwrap_or(g.kl),
-                    ks_pvalue: c.ks_pvalue.unwrap_or(g.ks_pvalue),
-                    min_samples: c.min_samples.unwrap_or(g.min_samples),
-                };
-                (name.clone(), t)
-            })
-            .collect()
-    }
+    pub columns: BTreeMap<String, ColumnOverrides>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -100,8 +100,8 @@ fn per_column_drift_thresholds_inherit_the_global_ones() {
         "{FEATURES}[drift.thresholds]\nkl = 0.3\n[drift.columns.t]\npsi = 0.05\n"
     ));
     let s = Settings::load_with_env(Some(f.path()), Vec::new()).expect("loads");
-    let t = &s.drift.column_thresholds()["t"];
-    assert_eq!((t.psi, t.kl, t.ks_pvalue), (0.05, 0.3, 0.05));
+    let t = s.drift.columns["t"].over(&s.drift.thresholds);
+    assert_eq!((t.psi, t.kl, t.alpha), (0.05, 0.3, 0.05));
 }
 
 #[test]

@@ -70,6 +70,7 @@ pub fn infer_stage(
                 batch: input.batch.clone(),
                 outputs: scores.outputs.clone(),
                 partitions: input.sources.partitions.clone(),
+                offsets: input.sources.offsets.clone(),
                 variant_of_row: scores.variant_of_row.clone(),
                 variants: Arc::clone(models.identities()),
                 shadow: shadow.as_ref().map(|s| ShadowDrift {

@@ -43,6 +43,9 @@ pub struct DriftInput {
     pub batch: RecordBatch,
     pub outputs: Vec<(String, ArrayRef)>,
     pub partitions: Vec<i32>,
+    /// Per row, the Kafka offset (`driftline batch`: the record number; `partitions` is then
+    /// empty).
+    pub offsets: Vec<i64>,
     /// Per row, the index in `variants` of the model that scored it; `None`: `variants[0]`.
     pub variant_of_row: Option<Arc<[u8]>>,
     /// The serving model and its canary variants.

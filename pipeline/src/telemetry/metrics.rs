@@ -168,8 +168,9 @@ impl Histograms {
 /// The latest drift scores of one column, from its last window report.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ColumnDrift {
-    pub psi: f64,
-    pub kl: f64,
+    /// `None` when the column's config skips the statistic.
+    pub psi: Option<f64>,
+    pub kl: Option<f64>,
     /// KS statistic D; numeric columns only.
     pub ks: Option<f64>,
     pub drifting: bool,

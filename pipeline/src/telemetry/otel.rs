@@ -217,8 +217,12 @@ impl MetricsExporter {
                                 ],
                             )
                         };
-                        observe("psi", d.psi);
-                        observe("kl", d.kl);
+                        if let Some(psi) = d.psi {
+                            observe("psi", psi);
+                        }
+                        if let Some(kl) = d.kl {
+                            observe("kl", kl);
+                        }
                         if let Some(ks) = d.ks {
                             observe("ks", ks);
                         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use driftline_operators::drift::monitor::DriftOutcome;
+use driftline_operators::drift::monitor::{DriftOutcome, Finish};
 use rdkafka::producer::BaseRecord;
 
 use crate::clock::now_ms;
@@ -50,7 +50,12 @@ impl DriftStage {
             let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(input) => self.tracker.observe(&input, now_ms())?,
                 Err(RecvTimeoutError::Timeout) => self.tracker.tick(now_ms())?,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Shutdown: open windows are reported without a verdict (a rolling
+                    // restart must not page anyone).
+                    let outcome = self.tracker.finish(Finish::Shutdown)?;
+                    return self.publish(outcome);
+                }
             };
             self.publish(outcome)?;
             if let Some(report) = self.tracker.take_agreement_report() {
@@ -71,17 +76,21 @@ impl DriftStage {
             if let Ok(mut columns) = self.metrics.drift_columns.lock() {
                 for r in &outcome.reports {
                     let scores = ColumnDrift {
-                        psi: r.psi.value,
-                        kl: r.kl.value,
+                        psi: r.psi.as_ref().map(|s| s.value),
+                        kl: r.kl.as_ref().map(|s| s.value),
                         ks: r.ks.as_ref().map(|ks| ks.statistic),
-                        drifting: r.drift,
+                        drifting: r.drifted(),
                     };
                     columns.insert(r.column.clone(), scores);
                 }
             }
         }
         for alert in &outcome.alerts {
-            tracing::warn!(column = %alert.column, statistic = ?alert.statistic, value = alert.value, state = ?alert.state, "drift alert");
+            let drifting: Vec<&str> = (alert.statistics.iter())
+                .filter(|(_, s)| s.drift)
+                .map(|(k, _)| k.name())
+                .collect();
+            tracing::warn!(column = %alert.column, state = ?alert.state, severity = ?alert.severity, statistics = ?drifting, "drift alert");
             self.send(&k.alerts_topic, &alert.column, &serde_json::to_vec(alert)?)?;
             PipelineMetrics::add(&self.metrics.drift_alerts, 1);
         }

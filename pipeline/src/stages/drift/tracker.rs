@@ -7,7 +7,9 @@ use anyhow::Context;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use driftline_operators::drift::monitor::{DriftMonitor, DriftOutcome, MonitorSettings};
+use driftline_operators::drift::monitor::{
+    DriftMonitor, DriftOutcome, Finish, MonitorSettings, RowOrigins,
+};
 use driftline_operators::drift::profile::{ColumnRole, ProfileBuilder, ReferenceProfile};
 use driftline_operators::drift::WindowConfig;
 use driftline_operators::schema::LEADING_COLUMNS;
@@ -89,45 +91,87 @@ impl DriftTracker {
         self.agreement_report.take()
     }
 
-    /// Takes one scored batch; reports and alerts when a window closed.
+    /// Takes one scored batch; reports and alerts when a window closed. Warm-up takes exactly
+    /// `warmup_events` rows: a batch that crosses it is split, and its rest starts the first
+    /// window.
     pub fn observe(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
         let outputs = variants::watched_outputs(input)?;
-        let mut columns = drift_columns(&input.batch, &outputs);
+        let columns = drift_columns(&input.batch, &outputs);
         self.agreement.observe(input);
+        let rows = input.batch.num_rows();
+        let mut start = 0;
+        if let Phase::Warming(builder) = &mut self.phase {
+            let need = self.settings.drift.warmup_events.saturating_sub(builder.events());
+            let take = rows.min(usize::try_from(need).unwrap_or(usize::MAX));
+            // The reference is the serving model's: variants' columns join it when it is done.
+            let head = slice_columns(&columns, 0, take);
+            let serving: Vec<_> = head
+                .iter()
+                .filter(|(name, _, _)| !name.contains('@'))
+                .map(|(name, role, array)| (*name, *role, array))
+                .collect();
+            builder.add(&serving)?;
+            if builder.events() < self.settings.drift.warmup_events {
+                return Ok(DriftOutcome::default());
+            }
+            self.start_monitoring()?;
+            start = take;
+        }
+        let Phase::Monitoring(monitor) = &mut self.phase else {
+            return Ok(DriftOutcome::default());
+        };
+        if start == rows {
+            return Ok(DriftOutcome::default());
+        }
+        let rest = slice_columns(&columns, start, rows - start);
+        let rest: Vec<_> = rest.iter().map(|(n, r, a)| (*n, *r, a)).collect();
+        // Processing time: no event times make the monitor stamp every row with now.
+        let times: &[i64] = match self.settings.drift.time_source {
+            TimeSource::Event => input.batch.column(1).as_primitive::<Int64Type>().values(),
+            TimeSource::Processing => &[],
+        };
+        let origins = RowOrigins {
+            event_times_ms: rows_from(times, start),
+            partitions: rows_from(&input.partitions, start),
+            positions: rows_from(&input.offsets, start),
+        };
+        let outcome = monitor.observe(&rest, &origins, now_ms)?;
+        if let Some(report) = self.agreement.close(&outcome) {
+            self.agreement_report = Some(report);
+        }
+        Ok(outcome)
+    }
+
+    fn start_monitoring(&mut self) -> anyhow::Result<()> {
+        let Phase::Warming(builder) = std::mem::replace(
+            &mut self.phase,
+            Phase::Warming(Box::new(ProfileBuilder::new(0, 2, 0))),
+        ) else {
+            return Ok(());
+        };
+        let profile = builder.finish()?;
+        tracing::info!(reference = %profile.id, events = profile.n_events, "drift: reference profile learned; monitoring");
+        let profile = variants::with_variant_columns(&profile, &self.variant_names);
+        self.phase = Phase::Monitoring(Box::new(DriftMonitor::new(
+            &profile,
+            monitor_settings(&self.settings),
+        )?));
+        Ok(())
+    }
+
+    /// Ends the stream: every open window is reported (see [`Finish`]).
+    pub fn finish(&mut self, how: Finish) -> anyhow::Result<DriftOutcome> {
         match &mut self.phase {
-            Phase::Warming(builder) => {
-                // The reference is the serving model's: variants' columns join it when it is done.
-                columns.retain(|(name, _, _)| !name.contains('@'));
-                builder.add(&columns)?;
-                if builder.events() >= self.settings.drift.warmup_events {
-                    let Phase::Warming(builder) = std::mem::replace(
-                        &mut self.phase,
-                        Phase::Warming(Box::new(ProfileBuilder::new(0, 2, 0))),
-                    ) else {
-                        unreachable!("matched Warming above")
-                    };
-                    let profile = builder.finish()?;
-                    tracing::info!(reference = %profile.id, events = profile.n_events, "drift: reference profile learned; monitoring");
-                    let profile = variants::with_variant_columns(&profile, &self.variant_names);
-                    self.phase = Phase::Monitoring(Box::new(DriftMonitor::new(
-                        &profile,
-                        monitor_settings(&self.settings),
-                    )?));
-                }
-                Ok(DriftOutcome::default())
-            }
-            Phase::Monitoring(monitor) => {
-                // Processing time: an empty slice makes the monitor stamp every row with now.
-                let times: &[i64] = match self.settings.drift.time_source {
-                    TimeSource::Event => input.batch.column(1).as_primitive::<Int64Type>().values(),
-                    TimeSource::Processing => &[],
-                };
-                let outcome = monitor.observe(&columns, times, &input.partitions, now_ms)?;
-                if let Some(report) = self.agreement.close(&outcome) {
-                    self.agreement_report = Some(report);
-                }
-                Ok(outcome)
-            }
+            Phase::Monitoring(monitor) => Ok(monitor.finish(how)?),
+            Phase::Warming(_) => Ok(DriftOutcome::default()),
+        }
+    }
+
+    /// While the reference is still being learned: (events so far, events needed).
+    pub fn warming_up(&self) -> Option<(u64, u64)> {
+        match &self.phase {
+            Phase::Warming(b) => Some((b.events(), self.settings.drift.warmup_events)),
+            Phase::Monitoring(_) => None,
         }
     }
 
@@ -142,6 +186,23 @@ impl DriftTracker {
             _ => Ok(DriftOutcome::default()),
         }
     }
+}
+
+/// A per-row slice from row `start`; an empty one (no such information) stays empty.
+fn rows_from<T>(values: &[T], start: usize) -> &[T] {
+    values.get(start..).filter(|_| !values.is_empty()).unwrap_or(&[])
+}
+
+/// `len` rows of every column from row `offset` (Arrow slices share the buffers).
+fn slice_columns<'a>(
+    columns: &[(&'a str, ColumnRole, &ArrayRef)],
+    offset: usize,
+    len: usize,
+) -> Vec<(&'a str, ColumnRole, ArrayRef)> {
+    columns
+        .iter()
+        .map(|(name, role, array)| (*name, *role, array.slice(offset, len)))
+        .collect()
 }
 
 pub fn load_profile(path: &Path) -> anyhow::Result<ReferenceProfile> {
@@ -162,9 +223,9 @@ fn monitor_settings(settings: &Settings) -> MonitorSettings {
     MonitorSettings {
         window,
         thresholds: d.thresholds.clone(),
-        per_column: d.column_thresholds(),
+        per_column: d.columns.clone(),
         resolve_after: d.resolve_after,
-        bonferroni: d.bonferroni,
+        correction: d.correction,
         instance: instance_name(),
     }
 }
