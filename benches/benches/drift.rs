@@ -71,7 +71,10 @@ fn update(c: &mut Criterion) {
     for (name, window) in shapes {
         let mut m = monitor(&profile, window);
         group.bench_function(BenchmarkId::new(name, BATCH_ROWS), |b| {
-            b.iter(|| m.observe(&columns, &RowOrigins::default(), 0).expect("observe"));
+            b.iter(|| {
+                m.observe(&columns, &RowOrigins::default(), 0)
+                    .expect("observe")
+            });
         });
     }
     group.finish();
@@ -108,10 +111,14 @@ fn window_close(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut closing = Duration::ZERO;
                 for _ in 0..iters {
-                    let filled = m.observe(&head, &RowOrigins::default(), 0).expect("observe");
+                    let filled = m
+                        .observe(&head, &RowOrigins::default(), 0)
+                        .expect("observe");
                     assert!(filled.reports.is_empty(), "window closed early");
                     let start = Instant::now();
-                    let closed = m.observe(&last, &RowOrigins::default(), 0).expect("observe");
+                    let closed = m
+                        .observe(&last, &RowOrigins::default(), 0)
+                        .expect("observe");
                     closing += start.elapsed();
                     assert_eq!(closed.reports.len(), n_columns, "one report per column");
                 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
                 partitions: args.partitions,
                 malformed_every: args.malformed_every,
                 drift_after: (!args.no_drift).then_some(args.drift_after),
+                seed: args.seed,
             }))
             .map(|_| ())
         }),

@@ -225,7 +225,11 @@ fn healthy_profile(dir: &Path) -> std::path::PathBuf {
         .arg(&profile)
         .output()
         .expect("driftline profile");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     profile
 }
 
@@ -256,19 +260,33 @@ fn batch_closes_the_last_time_window_at_the_end_of_the_input() {
         write_events(&input, days * 1440, 7, 3.0, |i| DAY0 + i as i64 * 60_000);
         let output = dir.path().join(format!("{days}-days.scored.jsonl"));
         let summary = batch(&input, &output, &day_windows);
-        let reports = lines(&dir.path().join(format!("{days}-days.scored.jsonl.drift.jsonl")));
+        let reports = lines(
+            &dir.path()
+                .join(format!("{days}-days.scored.jsonl.drift.jsonl")),
+        );
         let temperature: Vec<_> = reports
             .iter()
             .filter(|r| r["column"] == "temperature")
             .collect();
-        assert_eq!(temperature.len() as u64, days, "one report a day: {summary}");
+        assert_eq!(
+            temperature.len() as u64,
+            days,
+            "one report a day: {summary}"
+        );
         for (d, r) in temperature.iter().enumerate() {
             let w = &r["window"];
             assert_eq!(w["start_ms"], DAY0 + d as i64 * DAY_MS, "{r}");
             assert_eq!(w["end_ms"], DAY0 + (d as i64 + 1) * DAY_MS, "{r}");
-            assert_eq!((w["events"].as_u64(), &w["complete"]), (Some(1440), &true.into()));
+            assert_eq!(
+                (w["events"].as_u64(), &w["complete"]),
+                (Some(1440), &true.into())
+            );
             assert_eq!(w["min_event_ms"], DAY0 + d as i64 * DAY_MS, "{r}");
-            assert_eq!(w["max_event_ms"], DAY0 + (d as i64 + 1) * DAY_MS - 60_000, "{r}");
+            assert_eq!(
+                w["max_event_ms"],
+                DAY0 + (d as i64 + 1) * DAY_MS - 60_000,
+                "{r}"
+            );
             // Record numbers (lines, from 1) of the day's first and last events.
             let sources = w["sources"].as_array().expect("sources");
             assert_eq!(sources.len(), 1, "{r}");
@@ -277,7 +295,10 @@ fn batch_closes_the_last_time_window_at_the_end_of_the_input() {
             assert_eq!(sources[0]["last"], (d as u64 + 1) * 1440);
             assert_eq!(r["verdict"]["drift"], true, "a 3 sd shift: {r}");
         }
-        let alerts = lines(&dir.path().join(format!("{days}-days.scored.jsonl.alerts.jsonl")));
+        let alerts = lines(
+            &dir.path()
+                .join(format!("{days}-days.scored.jsonl.alerts.jsonl")),
+        );
         let opened = alerts
             .iter()
             .filter(|a| a["column"] == "temperature" && a["state"] == "open")
@@ -300,10 +321,16 @@ fn batch_closes_the_last_time_window_at_the_end_of_the_input() {
         .filter(|r| r["column"] == "temperature")
         .collect();
     // One window, two if the run crossed midnight UTC.
-    assert!(!temperature.is_empty() && temperature.len() <= 2, "{reports:?}");
+    assert!(
+        !temperature.is_empty() && temperature.len() <= 2,
+        "{reports:?}"
+    );
     let last = temperature[temperature.len() - 1];
     assert_eq!(last["window"]["complete"], false, "{last}");
-    assert!(temperature.iter().all(|r| r["verdict"]["drift"] == true), "{temperature:?}");
+    assert!(
+        temperature.iter().all(|r| r["verdict"]["drift"] == true),
+        "{temperature:?}"
+    );
 }
 
 /// The reference learned from the stream holds exactly `warmup_events` events whatever the
@@ -328,7 +355,10 @@ fn warm_up_takes_exactly_warmup_events_and_says_when_it_never_finished() {
                 ("DRIFTLINE__BATCH__MAX_ROWS", max_rows),
             ],
         );
-        let reports = lines(&dir.path().join(format!("scored-{max_rows}.jsonl.drift.jsonl")));
+        let reports = lines(
+            &dir.path()
+                .join(format!("scored-{max_rows}.jsonl.drift.jsonl")),
+        );
         let temperature: Vec<_> = reports
             .iter()
             .filter(|r| r["column"] == "temperature")
@@ -338,8 +368,16 @@ fn warm_up_takes_exactly_warmup_events_and_says_when_it_never_finished() {
             assert_eq!(r["window"]["events"], 1000, "max_rows {max_rows}: {r}");
             // Records 1-1000 were the reference; the first window starts at record 1001.
             let source = &r["window"]["sources"][0];
-            assert_eq!(source["first"], 1001 + w as u64 * 1000, "max_rows {max_rows}: {r}");
-            assert_eq!(source["last"], 2000 + w as u64 * 1000, "max_rows {max_rows}: {r}");
+            assert_eq!(
+                source["first"],
+                1001 + w as u64 * 1000,
+                "max_rows {max_rows}: {r}"
+            );
+            assert_eq!(
+                source["last"],
+                2000 + w as u64 * 1000,
+                "max_rows {max_rows}: {r}"
+            );
         }
     }
     let small = dir.path().join("small.jsonl");

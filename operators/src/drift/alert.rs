@@ -165,9 +165,9 @@ pub fn corrected_thresholds(pvalues: &[f64], alpha: f64, correction: Correction)
             let cutoff = order
                 .iter()
                 .enumerate()
-                .filter(|(rank, &i)| pvalues[i] <= (*rank as f64 + 1.0) * alpha / mf)
+                .rev()
+                .find(|(rank, &i)| pvalues[i] <= (*rank as f64 + 1.0) * alpha / mf)
                 .map(|(rank, _)| (rank as f64 + 1.0) * alpha / mf)
-                .last()
                 .unwrap_or(alpha / mf);
             vec![cutoff; m]
         }
@@ -225,7 +225,10 @@ mod tests {
             rejected(Correction::Bh),
             [true, true, true, true, false, true]
         );
-        assert_eq!(rejected(Correction::None), [true, true, true, true, false, true]);
+        assert_eq!(
+            rejected(Correction::None),
+            [true, true, true, true, false, true]
+        );
         // Holm's later ranks are judged by the step that failed: a p just under its own step
         // is not rejected after a larger step failed.
         let t = corrected_thresholds(&[0.03, 0.04], 0.05, Correction::Holm);

@@ -129,7 +129,11 @@ mod tests {
         let cases = fixture["cases"].as_array().unwrap();
         assert!(cases.len() >= 50);
         let counts = |v: &serde_json::Value| -> Vec<u64> {
-            v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
         };
         for case in cases {
             let name = case["name"].as_str().unwrap();
@@ -155,7 +159,10 @@ mod tests {
                 }
                 None => assert_eq!(got.cramers_v, None, "{name}: V"),
             }
-            assert!(got.statistic.is_finite() && got.pvalue.is_finite(), "{name}");
+            assert!(
+                got.statistic.is_finite() && got.pvalue.is_finite(),
+                "{name}"
+            );
         }
     }
 
@@ -163,7 +170,10 @@ mod tests {
     fn an_unseen_category_is_a_column_not_an_infinity() {
         let res = chi2_contingency(&[500, 300, 200, 0], &[480, 310, 209, 1]).unwrap();
         assert!(res.statistic.is_finite());
-        assert!(res.pvalue > 0.5, "one event in 1 000 is no evidence: {res:?}");
+        assert!(
+            res.pvalue > 0.5,
+            "one event in 1 000 is no evidence: {res:?}"
+        );
         assert_eq!((res.unexpected_categories, res.unexpected_count), (1, 1));
         assert!(chi2_contingency(&[0, 0], &[1, 1]).is_err());
         assert!(chi2_contingency(&[1, 1], &[0, 0]).is_err());

@@ -367,7 +367,11 @@ impl DriftMonitor {
         Ok(())
     }
 
-    fn note_origin(&mut self, pane: u64, (partition, position, ts): (Option<i32>, Option<i64>, Option<i64>)) {
+    fn note_origin(
+        &mut self,
+        pane: u64,
+        (partition, position, ts): (Option<i32>, Option<i64>, Option<i64>),
+    ) {
         if pane < self.pane_floor {
             return;
         }
@@ -390,7 +394,11 @@ impl DriftMonitor {
     }
 
     /// Positions and event times of panes `first..=last`.
-    fn origins_of(&self, first: u64, last: u64) -> (Vec<i32>, Vec<SourceSpan>, Option<i64>, Option<i64>) {
+    fn origins_of(
+        &self,
+        first: u64,
+        last: u64,
+    ) -> (Vec<i32>, Vec<SourceSpan>, Option<i64>, Option<i64>) {
         let mut spans: BTreeMap<Option<i32>, (i64, i64)> = BTreeMap::new();
         let (mut min_ts, mut max_ts) = (None::<i64>, None::<i64>);
         for (_, o) in self.pane_origins.range(first..=last) {
@@ -495,7 +503,9 @@ impl DriftMonitor {
                 let report = m.report;
                 if let Some(drift) = report.verdict.drift {
                     if let Some(transition) = self.alerts.observe(&report.column, drift) {
-                        outcome.alerts.push(assess::alert_event(transition, &report));
+                        outcome
+                            .alerts
+                            .push(assess::alert_event(transition, &report));
                     }
                 }
                 outcome.reports.push(report);
@@ -515,3 +525,7 @@ impl DriftMonitor {
 #[cfg(test)]
 #[path = "monitor_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "alerting_tests.rs"]
+mod alerting_tests;

@@ -280,7 +280,11 @@ impl Measured {
         }
         let r = &self.report;
         let ks = r.ks.as_ref().filter(|k| k.votes).map(|k| (false, k.pvalue));
-        let chi = r.chi_square.as_ref().filter(|c| c.votes).map(|c| (true, c.pvalue));
+        let chi = r
+            .chi_square
+            .as_ref()
+            .filter(|c| c.votes)
+            .map(|c| (true, c.pvalue));
         ks.into_iter().chain(chi).collect()
     }
 }
@@ -351,7 +355,10 @@ pub(super) fn judge_window(columns: &mut [Measured], alpha: f64, correction: Cor
 /// The alert for a column's transition, with every statistic of the window.
 pub(super) fn alert_event(transition: AlertTransition, report: &DriftReport) -> AlertEvent {
     let mut statistics = BTreeMap::new();
-    for (kind, s) in [(StatisticKind::Psi, &report.psi), (StatisticKind::Kl, &report.kl)] {
+    for (kind, s) in [
+        (StatisticKind::Psi, &report.psi),
+        (StatisticKind::Kl, &report.kl),
+    ] {
         if let Some(s) = s {
             let stat = AlertStatistic {
                 value: s.value,

@@ -133,7 +133,17 @@ impl ColumnOverrides {
                 }
             )*};
         }
-        take!(psi, kl, min_samples, min_ks_statistic, min_cramers_v, vote, min_votes, skip, exclude);
+        take!(
+            psi,
+            kl,
+            min_samples,
+            min_ks_statistic,
+            min_cramers_v,
+            vote,
+            min_votes,
+            skip,
+            exclude
+        );
         t
     }
 }

@@ -112,12 +112,7 @@ fn one_window_reproduces_the_offline_oracle() {
         assert_eq!(report.bins.current, ints(&q10["counts_cur"]), "{name}");
         let (psi, kl) = (report.psi.as_ref().unwrap(), report.kl.as_ref().unwrap());
         close(&format!("{name} psi"), psi.value, &q10["psi"], 1e-6);
-        close(
-            &format!("{name} kl"),
-            kl.value,
-            &q10["kl_ref_cur"],
-            1e-6,
-        );
+        close(&format!("{name} kl"), kl.value, &q10["kl_ref_cur"], 1e-6);
         let ks = report.ks.as_ref().unwrap();
         assert_eq!(ks.method, KsReportMethod::Exact);
         close(
@@ -203,7 +198,11 @@ fn a_mean_shift_opens_an_alert_that_resolves_after_clean_windows() {
     for i in 0..5 {
         let out = window(0.0);
         assert!(out.alerts.is_empty(), "window {i}: {:?}", out.alerts);
-        assert!(!out.reports[0].drifted(), "window {i}: {:?}", out.reports[0]);
+        assert!(
+            !out.reports[0].drifted(),
+            "window {i}: {:?}",
+            out.reports[0]
+        );
     }
     let mut opened = Vec::new();
     for _ in 0..2 {
@@ -322,10 +321,16 @@ fn unseen_categories_are_counted_and_judged_by_the_contingency_table() {
     // scipy.stats.chi2_contingency([[100, 100, 0], [95, 95, 10]]): 10.256..., dof 2.
     let chi = report.chi_square.as_ref().unwrap();
     let want = crate::drift::chi_square::chi2_contingency(&[100, 100, 0], &[95, 95, 10]).unwrap();
-    assert_eq!((chi.statistic, chi.dof, chi.pvalue), (want.statistic, 2, want.pvalue));
+    assert_eq!(
+        (chi.statistic, chi.dof, chi.pvalue),
+        (want.statistic, 2, want.pvalue)
+    );
     assert!(chi.statistic.is_finite() && chi.drift && chi.pvalue < 0.01);
     let alert = &out.alerts[0];
-    assert_eq!((alert.state, alert.column.as_str()), (AlertState::Open, "c"));
+    assert_eq!(
+        (alert.state, alert.column.as_str()),
+        (AlertState::Open, "c")
+    );
     let json = serde_json::to_string(report).unwrap();
     assert!(!json.contains("inf") && !json.contains("NaN"), "{json}");
     assert_eq!(&serde_json::from_str::<DriftReport>(&json).unwrap(), report);
@@ -339,7 +344,12 @@ fn unseen_categories_are_counted_and_judged_by_the_contingency_table() {
     let mut current = ["a", "b", "c"].repeat(333);
     current[0] = "new";
     let out = observe_one(&mut m, "c", &strings(&current));
-    assert_eq!(out.reports[0].verdict.drift, Some(false), "{:?}", out.reports[0]);
+    assert_eq!(
+        out.reports[0].verdict.drift,
+        Some(false),
+        "{:?}",
+        out.reports[0]
+    );
     assert!(out.alerts.is_empty());
 }
 
@@ -351,12 +361,20 @@ fn small_windows_binned_ks_and_absent_or_mistyped_columns() {
     let mut m = monitor(&profile, WindowConfig::by_count(50, 1, 1));
     let out = observe_one(&mut m, "x", &f64s(&normals(&mut rng, 50, 5.0)));
     let report = &out.reports[0];
-    assert!(report.psi.as_ref().unwrap().value > 1.0, "a large shift ...");
+    assert!(
+        report.psi.as_ref().unwrap().value > 1.0,
+        "a large shift ..."
+    );
     assert!(
         report.verdict.drift.is_none() && out.alerts.is_empty(),
         "... below min_samples: no verdict"
     );
-    assert!(report.verdict.reason.as_ref().unwrap().contains("min_samples"));
+    assert!(report
+        .verdict
+        .reason
+        .as_ref()
+        .unwrap()
+        .contains("min_samples"));
 
     let mut window = WindowConfig::by_count(500, 1, 1);
     window.retain_values = 0;
@@ -434,15 +452,32 @@ fn time_windows_record_bounds_sources_and_close_on_tick() {
         got,
         [
             // Panes 0-1: the stream began in pane 1, so the window is not complete.
-            (bounds(0, 2000, 0, 1, 1, false, (1100, 1100), vec![span(0, 10)]), vec![0]),
             (
-                bounds(1000, 3000, 1, 2, 2, true, (1100, 2500), vec![span(0, 10), span(1, 20)]),
+                bounds(0, 2000, 0, 1, 1, false, (1100, 1100), vec![span(0, 10)]),
+                vec![0]
+            ),
+            (
+                bounds(
+                    1000,
+                    3000,
+                    1,
+                    2,
+                    2,
+                    true,
+                    (1100, 2500),
+                    vec![span(0, 10), span(1, 20)]
+                ),
                 vec![0, 1]
             )
         ]
     );
     assert_eq!(out.reports[0].verdict.drift, None, "incomplete: no verdict");
-    assert!(out.reports[0].verdict.reason.as_ref().unwrap().contains("incomplete"));
+    assert!(out.reports[0]
+        .verdict
+        .reason
+        .as_ref()
+        .unwrap()
+        .contains("incomplete"));
     let late = f64s(&[0.7]);
     let rows = RowOrigins {
         event_times_ms: &[500],
@@ -462,7 +497,16 @@ fn time_windows_record_bounds_sources_and_close_on_tick() {
     assert_eq!(
         got,
         [(
-            bounds(2000, 4000, 2, 3, 2, true, (2500, 3100), vec![span(1, 20), span(2, 30)]),
+            bounds(
+                2000,
+                4000,
+                2,
+                3,
+                2,
+                true,
+                (2500, 3100),
+                vec![span(1, 20), span(2, 30)]
+            ),
             vec![1, 2]
         )]
     );

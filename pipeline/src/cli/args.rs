@@ -177,4 +177,7 @@ pub struct DemoArgs {
     /// Feed without injected drift.
     #[arg(long)]
     pub no_drift: bool,
+    /// Seed of the simulated sensors.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }

@@ -27,6 +27,8 @@ pub struct DemoOptions {
     pub partitions: i32,
     pub malformed_every: u64,
     pub drift_after: Option<u64>,
+    /// Seed of the simulated sensors.
+    pub seed: u64,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
@@ -108,6 +110,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         rate: options.rate,
         malformed_every: options.malformed_every,
         drift_after: options.drift_after,
+        seed: options.seed,
         ..GenOptions::default()
     };
     let feed = {
@@ -255,7 +258,10 @@ fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
                     Some(p) => (p, "p <="),
                     None => (s["value"].as_f64().unwrap_or(f64::NAN), ">="),
                 };
-                said.push(format!("{name} {value:.3e} ({threshold} {:.3e})", s["threshold"].as_f64().unwrap_or(f64::NAN)));
+                said.push(format!(
+                    "{name} {value:.3e} ({threshold} {:.3e})",
+                    s["threshold"].as_f64().unwrap_or(f64::NAN)
+                ));
             }
         }
         println!(
@@ -265,7 +271,11 @@ fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
             alert["column"].as_str().unwrap_or("?"),
             alert["window"]["first_pane"],
             alert["window"]["last_pane"],
-            if said.is_empty() { "clean".to_string() } else { said.join(", ") },
+            if said.is_empty() {
+                "clean".to_string()
+            } else {
+                said.join(", ")
+            },
         );
     }
     Ok(())

@@ -101,7 +101,11 @@ impl DriftTracker {
         let rows = input.batch.num_rows();
         let mut start = 0;
         if let Phase::Warming(builder) = &mut self.phase {
-            let need = self.settings.drift.warmup_events.saturating_sub(builder.events());
+            let need = self
+                .settings
+                .drift
+                .warmup_events
+                .saturating_sub(builder.events());
             let take = rows.min(usize::try_from(need).unwrap_or(usize::MAX));
             // The reference is the serving model's: variants' columns join it when it is done.
             let head = slice_columns(&columns, 0, take);
@@ -190,7 +194,10 @@ impl DriftTracker {
 
 /// A per-row slice from row `start`; an empty one (no such information) stays empty.
 fn rows_from<T>(values: &[T], start: usize) -> &[T] {
-    values.get(start..).filter(|_| !values.is_empty()).unwrap_or(&[])
+    values
+        .get(start..)
+        .filter(|_| !values.is_empty())
+        .unwrap_or(&[])
 }
 
 /// `len` rows of every column from row `offset` (Arrow slices share the buffers).
