@@ -556,3 +556,67 @@ fn binning_of(profile: &ReferenceProfile) -> QuantileBinning {
     };
     QuantileBinning::from_cuts(cuts.clone()).unwrap()
 }
+
+/// Per-column settings: a column excluded, a statistic skipped, and a column that needs two
+/// votes (KS and PSI) where the default needs one.
+#[test]
+fn column_settings_exclude_skip_and_need_two_votes() {
+    let mut rng = SplitMix64::new(77);
+    let (x, y) = (
+        normals(&mut rng, 20_000, 0.0),
+        normals(&mut rng, 20_000, 0.0),
+    );
+    let ids: Vec<f64> = (0..20_000).map(f64::from).collect();
+    let (x, y, ids) = (f64s(&x), f64s(&y), f64s(&ids));
+    let profile = profile_of(&[
+        ("x", ColumnRole::Feature, &x),
+        ("y", ColumnRole::Feature, &y),
+        ("id", ColumnRole::Feature, &ids),
+    ]);
+    let mut settings = MonitorSettings::new(WindowConfig::by_count(1_000, 1, 1), "t");
+    let exclude = ColumnOverrides {
+        exclude: Some(true),
+        ..ColumnOverrides::default()
+    };
+    let two_votes = ColumnOverrides {
+        skip: Some(vec![StatisticKind::Kl]),
+        vote: Some(vec![StatisticKind::Ks, StatisticKind::Psi]),
+        min_votes: Some(2),
+        ..ColumnOverrides::default()
+    };
+    settings.per_column.insert("id".into(), exclude);
+    settings.per_column.insert("x".into(), two_votes);
+    let mut m = DriftMonitor::new(&profile, settings).unwrap();
+    let mut window = |shift: f64| {
+        let (x, y) = (
+            normals(&mut rng, 1_000, shift),
+            normals(&mut rng, 1_000, 0.0),
+        );
+        let ids: Vec<f64> = (0..1_000).map(|i| f64::from(i) + 1e6).collect();
+        let (x, y, ids) = (f64s(&x), f64s(&y), f64s(&ids));
+        let cols = [
+            ("x", ColumnRole::Feature, &x),
+            ("y", ColumnRole::Feature, &y),
+            ("id", ColumnRole::Feature, &ids),
+        ];
+        let out = m.observe(&cols, &RowOrigins::default(), 0).unwrap();
+        out.reports
+    };
+    // 0.3 sd: KS finds it (D about 0.12), PSI stays under 0.2: one vote of the two needed.
+    let reports = window(0.3);
+    let names: Vec<&str> = reports.iter().map(|r| r.column.as_str()).collect();
+    assert_eq!(names, ["x", "y"], "id is excluded");
+    let x = &reports[0];
+    assert!(x.kl.is_none(), "kl skipped for x");
+    assert_eq!(x.verdict.voters, [StatisticKind::Ks, StatisticKind::Psi]);
+    assert!(
+        x.ks.as_ref().unwrap().drift && !x.psi.as_ref().unwrap().drift,
+        "{x:?}"
+    );
+    assert_eq!((x.verdict.votes_for, x.verdict.votes_needed), (1, 2));
+    assert_eq!(x.verdict.drift, Some(false));
+    assert!(reports[1].kl.is_some() && reports[1].verdict.voters == [StatisticKind::Ks]);
+    // 1.5 sd: both vote drift.
+    let x = &window(1.5)[0];
+    assert_eq!((x.verdict.votes_for, x.verdict.drift), (2, Some(true)));
+}
