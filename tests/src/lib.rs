@@ -47,6 +47,24 @@ pub fn built_bin(package: &str, name: &str) -> PathBuf {
     bin
 }
 
+/// Writes the reference profile of `sample` (events of `configs/demo.toml`) to `profile` with
+/// `driftline profile`, as a user would.
+pub fn write_demo_profile(sample: &Path, profile: &Path) {
+    let out = std::process::Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["profile", "--config", "configs/demo.toml", "--input"])
+        .arg(sample)
+        .arg("--out")
+        .arg(profile)
+        .output()
+        .expect("driftline profile");
+    assert!(
+        out.status.success(),
+        "profile failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The Python in `.venv` (onnxruntime, confluent-kafka), installed by `make`.
 pub fn venv_python() -> PathBuf {
     let p = repo_root().join(".venv/bin/python");

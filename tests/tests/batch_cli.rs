@@ -217,19 +217,7 @@ fn healthy_profile(dir: &Path) -> std::path::PathBuf {
     let sample = dir.join("reference.jsonl");
     write_events(&sample, 20_000, 99, 0.0, |i| 1_600_000_000_000 + i as i64);
     let profile = dir.join("profile.json");
-    let out = Command::new(driftline_bin())
-        .current_dir(repo_root())
-        .args(["profile", "--config", "configs/demo.toml", "--input"])
-        .arg(&sample)
-        .arg("--out")
-        .arg(&profile)
-        .output()
-        .expect("driftline profile");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_demo_profile(&sample, &profile);
     profile
 }
 

@@ -40,19 +40,7 @@ async fn run_stream(
         dir.path().join("profile.json"),
     );
     std::fs::write(&sample, lines).expect("write sample");
-    let out = Command::new(driftline_bin())
-        .current_dir(repo_root())
-        .args(["profile", "--config", "configs/demo.toml", "--input"])
-        .arg(&sample)
-        .arg("--out")
-        .arg(&profile)
-        .output()
-        .expect("driftline profile");
-    assert!(
-        out.status.success(),
-        "profile failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_demo_profile(&sample, &profile);
 
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
