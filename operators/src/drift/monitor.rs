@@ -472,24 +472,25 @@ impl DriftMonitor {
                     .take_while(|(_, s)| s.last_pane == last_pane)
                     .count();
             let mut measured = Vec::with_capacity(end - start);
+            // Every column of one window spans the same panes: their origins are read once.
+            let first_pane = pending[start].1.first_pane;
+            let (partitions, sources, min_ts, max_ts) = self.origins_of(first_pane, last_pane);
             for (ci, snapshot) in &pending[start..end] {
                 let Some(column) = self.columns.get(*ci) else {
                     continue;
                 };
-                let (partitions, sources, min_ts, max_ts) =
-                    self.origins_of(snapshot.first_pane, snapshot.last_pane);
                 let mut m = column.measure(
                     snapshot,
                     &self.reference_id,
                     &self.instance,
-                    partitions,
+                    partitions.clone(),
                     self.alpha,
                     self.correction,
                 )?;
                 let complete = self.is_complete(snapshot, closing);
                 let w = &mut m.report.window;
                 w.complete = complete;
-                w.sources = sources;
+                w.sources = sources.clone();
                 w.min_event_ms = min_ts;
                 w.max_event_ms = max_ts;
                 if let Some(reason) = Self::no_verdict_because(complete, closing) {
