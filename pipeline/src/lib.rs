@@ -6,7 +6,8 @@
 //! - [`models`]: model files loaded and checked, the serving set, canary routing, shadow agreement.
 //! - [`telemetry`]: metrics, health, OpenTelemetry, logs, the probe and `/metrics` server.
 //! - [`kafka`]: consumer, producer, delivery callback and offsets (at-least-once), headers.
-//! - [`stages`]: the threads of the data path (source, infer, sink, drift, reload).
+//! - [`stages`]: the threads of the data path (source, infer, sink, drift, reload; features_only
+//!   in place of infer and sink when there is no model).
 //! - [`topology`]: wires the stages; read it first, it is the data path from top to bottom.
 //! - [`cli`]: the other subcommands (batch, profile, drift, gate, validate, gen, demo).
 //!

@@ -6,6 +6,9 @@
 //! producer acknowledgements ─► OffsetTracker ─► consumer offset store ─► commit
 //! ```
 //!
+//! Without a model (drift on, `model.path` empty) the features-only stage takes the place of
+//! infer and sink: batches go to drift alone, and their offsets are released when drift has them.
+//!
 //! The stages live in [`crate::stages`] (source, infer, sink, drift), the Kafka clients in
 //! [`crate::kafka`]; this file wires them and owns the order of shutdown.
 //!
@@ -30,8 +33,10 @@ use crate::config::Settings;
 use crate::kafka::consumer::{self, SourceConsumer};
 use crate::kafka::offsets::OffsetTracker;
 use crate::kafka::producer::{self, SinkProducer};
+use crate::models::load::require_model_path;
 use crate::models::set::ServingModels;
 use crate::stages::drift::stage::{self as drift_stage, DriftStage};
+use crate::stages::features_only::features_only_stage;
 use crate::stages::infer::infer_stage;
 use crate::stages::messages::{QueuedBatch, ScoredBatch};
 use crate::stages::reload::ModelReloader;
@@ -45,8 +50,9 @@ use crate::telemetry::server::{HealthServer, Reload};
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
     settings: Settings,
-    models: ServingModels,
-    reloader: Arc<ModelReloader>,
+    /// `None`: no model; drift watches the features alone.
+    models: Option<ServingModels>,
+    reloader: Option<Arc<ModelReloader>>,
     metrics: Arc<PipelineMetrics>,
     tracker: Arc<OffsetTracker>,
     consumer: Arc<SourceConsumer>,
@@ -62,18 +68,33 @@ impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
         tracing::debug!(settings = %settings.redacted_toml(), "effective settings");
-        let models = ServingModels::load(&settings, None)?;
-        let identity = models.serving_identity();
-        tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, models = %models.describe(), "models loaded");
+        let models = match (settings.has_model(), settings.drift.enabled) {
+            (true, _) => Some(ServingModels::load(&settings, None)?),
+            (false, true) => {
+                tracing::info!("no model: drift watches the features alone, nothing is scored");
+                None
+            }
+            (false, false) => {
+                require_model_path(&settings.model.path)?;
+                None
+            }
+        };
+        if let Some(models) = &models {
+            let identity = models.serving_identity();
+            tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, models = %models.describe(), "models loaded");
+        }
         let exporter = Arc::new(MetricsExporter::new(&settings)?);
         let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
-        metrics.set_models(&models);
-        let reloader = Arc::new(ModelReloader::new(
-            settings.clone(),
-            &models,
-            Arc::clone(&metrics),
-        ));
+        let reloader = models.as_ref().map(|models| {
+            metrics.set_models(models);
+            Arc::new(ModelReloader::new(
+                settings.clone(),
+                models,
+                Arc::clone(&metrics),
+            ))
+        });
         let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
+        // Without a model there is nothing to load: readiness waits on the broker alone.
         health.model_loaded.store(true, Ordering::Relaxed);
         exporter.observe(&settings, &metrics, &health);
         // Up before the clients connect, so probes answer "not ready" rather than nothing.
@@ -83,10 +104,9 @@ impl Pipeline {
                 listen,
                 Arc::clone(&health),
                 Arc::clone(&exporter),
-                settings
-                    .health
-                    .admin
-                    .then(|| Arc::clone(&reloader) as Arc<dyn Reload>),
+                (reloader.as_ref())
+                    .filter(|_| settings.health.admin)
+                    .map(|r| Arc::clone(r) as Arc<dyn Reload>),
             )?),
         };
         let tracker = Arc::new(OffsetTracker::new());
@@ -138,8 +158,9 @@ impl Pipeline {
         Arc::clone(&self.metrics)
     }
 
+    /// "cpu" or "cuda"; "none" without a model.
     pub fn execution_provider(&self) -> &'static str {
-        self.models.execution_provider()
+        (self.models.as_ref()).map_or("none", ServingModels::execution_provider)
     }
 
     /// Runs until `shutdown` resolves (or a fatal error), then drains, flushes and commits.
@@ -159,15 +180,11 @@ impl Pipeline {
         } = self;
         let capacity = settings.pipeline.channel_capacity;
         let (batch_tx, batch_rx) = mpsc::channel::<QueuedBatch>(capacity);
-        let (scored_tx, scored_rx) = mpsc::channel::<ScoredBatch>(capacity);
 
         let (drift_tx, drift_thread) = match drift {
             Some(stage) => {
                 let (tx, rx) = drift_stage::channel(settings.drift.channel_capacity);
-                let thread = std::thread::Builder::new()
-                    .name("driftline-drift".into())
-                    .spawn(move || stage.run(rx))
-                    .context("starting the drift thread")?;
+                let thread = spawn_stage("driftline-drift", move || stage.run(rx))?;
                 (Some(tx), Some(thread))
             }
             None => (None, None),
@@ -175,46 +192,52 @@ impl Pipeline {
         // Hot reload: SIGHUP and the file watcher load and check a new model off the hot path;
         // the inference stage swaps it in between two batches.
         let reload_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if settings.model.watch_interval_ms > 0 {
+        if let (Some(reloader), true) = (&reloader, settings.model.watch_interval_ms > 0) {
             reloader.watch(
                 Duration::from_millis(settings.model.watch_interval_ms),
                 Arc::clone(&reload_stop),
             );
         }
-        let sighup = tokio::spawn(reload_on_sighup(Arc::clone(&reloader)));
-        let infer_metrics = Arc::clone(&metrics);
-        let infer_reloader = Arc::clone(&reloader);
-        let infer_thread = std::thread::Builder::new()
-            .name("driftline-infer".into())
-            .spawn(move || {
-                infer_stage(
-                    models,
-                    &infer_reloader,
-                    &infer_metrics,
-                    batch_rx,
-                    scored_tx,
-                    drift_tx,
-                )
-            })
-            .context("starting the inference thread")?;
-        let sink_producer = Arc::clone(&producer);
-        let sink_tracker = Arc::clone(&tracker);
-        let sink_metrics = Arc::clone(&metrics);
-        let output_topic = settings.kafka.output_topic.clone();
-        let shadow_topic = settings.kafka.shadow_topic.clone();
-        let sink_thread = std::thread::Builder::new()
-            .name("driftline-sink".into())
-            .spawn(move || {
-                sink_stage(
-                    &sink_producer,
-                    &sink_tracker,
-                    &sink_metrics,
-                    &output_topic,
-                    &shadow_topic,
-                    scored_rx,
-                )
-            })
-            .context("starting the sink thread")?;
+        let sighup = tokio::spawn(reload_on_sighup(reloader.clone()));
+        let scoring = match (models, reloader) {
+            (Some(models), Some(reloader)) => {
+                let (scored_tx, scored_rx) = mpsc::channel::<ScoredBatch>(capacity);
+                let infer_metrics = Arc::clone(&metrics);
+                let infer_thread = spawn_stage("driftline-infer", move || {
+                    infer_stage(
+                        models,
+                        &reloader,
+                        &infer_metrics,
+                        batch_rx,
+                        scored_tx,
+                        drift_tx,
+                    )
+                })?;
+                let sink_producer = Arc::clone(&producer);
+                let sink_tracker = Arc::clone(&tracker);
+                let sink_metrics = Arc::clone(&metrics);
+                let output_topic = settings.kafka.output_topic.clone();
+                let shadow_topic = settings.kafka.shadow_topic.clone();
+                let sink_thread = spawn_stage("driftline-sink", move || {
+                    sink_stage(
+                        &sink_producer,
+                        &sink_tracker,
+                        &sink_metrics,
+                        &output_topic,
+                        &shadow_topic,
+                        scored_rx,
+                    )
+                })?;
+                vec![infer_thread, sink_thread]
+            }
+            _ => {
+                let drift_tx = drift_tx.context("no model and no drift: nothing to run")?;
+                let (stage_tracker, stage_metrics) = (Arc::clone(&tracker), Arc::clone(&metrics));
+                vec![spawn_stage("driftline-features", move || {
+                    features_only_stage(&stage_tracker, &stage_metrics, batch_rx, drift_tx)
+                })?]
+            }
+        };
 
         let mut source = SourceStage {
             consumer: &consumer,
@@ -246,8 +269,11 @@ impl Pipeline {
         // A fifth of the grace (at most a second) is kept for the final commit and exit.
         let grace = Duration::from_millis(settings.pipeline.shutdown_grace_ms);
         let deadline = Instant::now() + grace - (grace / 5).min(Duration::from_secs(1));
-        let infer_result = join_blocking(infer_thread).await;
-        let sink_result = join_blocking(sink_thread).await;
+        let mut scoring_result = Ok(());
+        for thread in scoring {
+            let result = join_blocking(thread).await;
+            scoring_result = scoring_result.and(result);
+        }
         let drift_result = match drift_thread {
             Some(thread) => join_blocking(thread).await,
             None => Ok(()),
@@ -278,8 +304,7 @@ impl Pipeline {
         exporter.shutdown();
         drop(health_server);
         source_result?;
-        infer_result?;
-        sink_result?;
+        scoring_result?;
         drift_result.context("drift stage")?;
         if tracker.has_failed() {
             bail!("outputs could not be delivered; their inputs were not committed and will be redelivered");
@@ -288,8 +313,20 @@ impl Pipeline {
     }
 }
 
-/// SIGHUP reloads the model (the convention of nginx, Prometheus and most daemons).
-async fn reload_on_sighup(reloader: Arc<ModelReloader>) {
+/// Starts a stage on a named thread.
+fn spawn_stage(
+    name: &str,
+    stage: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(stage)
+        .with_context(|| format!("starting the {name} thread"))
+}
+
+/// SIGHUP reloads the model (the convention of nginx, Prometheus and most daemons); without a
+/// model it is logged and ignored (its default action would end the process).
+async fn reload_on_sighup(reloader: Option<Arc<ModelReloader>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!(
@@ -298,7 +335,10 @@ async fn reload_on_sighup(reloader: Arc<ModelReloader>) {
         return;
     };
     while hangup.recv().await.is_some() {
-        let reloader = Arc::clone(&reloader);
+        let Some(reloader) = reloader.clone() else {
+            tracing::info!("SIGHUP: no model to reload");
+            continue;
+        };
         let _ = tokio::task::spawn_blocking(move || reloader.reload("SIGHUP")).await;
     }
 }

@@ -31,22 +31,26 @@ def check_numbers(value, where):
             check_numbers(v, where)
 
 
-def read_all(topic, idle_s=5.0, limit_s=60.0):
+def read_all(topic, limit_s=60.0):
+    """Every record up to the topic's end as it is now (the writer has stopped), bounded in time."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "drift-reader", "enable.auto.commit": False})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    end = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    out, started, last = [], time.time(), time.time()
-    while time.time() - last < idle_s and time.time() - started < limit_s:
+    out, seen, started = [], {p: 0 for p in partitions}, time.time()
+    while any(seen[p] < end[p] for p in partitions):
+        if time.time() - started > limit_s:
+            sys.exit(f"{topic}: read {seen} of {end} records in {limit_s} s")
         m = consumer.poll(0.5)
         if m is None:
             continue
         if m.error():
             sys.exit(f"reading {topic}: {m.error()}")
+        seen[m.partition()] = m.offset() + 1
         value = json.loads(m.value(), parse_constant=refuse_constant)
         if m.key().decode() != value["column"]:
             sys.exit(f"{topic}: key {m.key()} is not the column {value['column']}")
         out.append(value)
-        last = time.time()
     consumer.close()
     return out
 

@@ -385,6 +385,33 @@ pub fn read_topic(
     out
 }
 
+/// The drift reports and alerts on `drift_topic` and `alerts_topic`, as a Python
+/// confluent-kafka consumer reads them (tests/python/read_drift.py also checks their schema).
+pub fn read_drift_with_python(
+    bootstrap: &str,
+    drift_topic: &str,
+    alerts_topic: &str,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let read = Command::new(venv_python())
+        .current_dir(repo_root())
+        .args([
+            "tests/python/read_drift.py",
+            bootstrap,
+            drift_topic,
+            alerts_topic,
+        ])
+        .output()
+        .expect("python reader");
+    assert!(
+        read.status.success(),
+        "python reader failed: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&read.stdout).expect("reader summary");
+    let list = |key: &str| seen[key].as_array().expect("a list").clone();
+    (list("reports"), list("alerts"))
+}
+
 /// A `driftline run` child process, SIGKILLed on drop if still running.
 pub struct DriftlineProcess {
     pub child: Child,
@@ -393,10 +420,15 @@ pub struct DriftlineProcess {
 impl DriftlineProcess {
     /// Starts `driftline run --config configs/demo.toml` with `env` overrides, logging to `log`.
     pub fn start(env: &[(&str, String)], log: &Path) -> DriftlineProcess {
+        Self::start_with_config("configs/demo.toml", env, log)
+    }
+
+    /// Starts `driftline run --config CONFIG` (relative to the repository) with `env` overrides.
+    pub fn start_with_config(config: &str, env: &[(&str, String)], log: &Path) -> DriftlineProcess {
         let log = std::fs::File::create(log).expect("log file");
         let mut cmd = Command::new(driftline_bin());
         cmd.current_dir(repo_root())
-            .args(["run", "--config", "configs/demo.toml"])
+            .args(["run", "--config", config])
             .env("DRIFTLINE__LOG__LEVEL", "info");
         for (k, v) in env {
             cmd.env(k, v);

@@ -8,11 +8,16 @@ use std::process::Command;
 use driftline::cli::gen::{EventGenerator, GenOptions};
 use driftline_tests::*;
 
-/// Runs `driftline batch` with `env`; returns its summary.
-fn batch(input: &Path, output: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+/// Runs `driftline batch --config CONFIG` with drift off unless `env` turns it on.
+fn batch_command(
+    config: &str,
+    input: &Path,
+    output: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = Command::new(driftline_bin());
     cmd.current_dir(repo_root())
-        .args(["batch", "--config", "configs/demo.toml", "--input"])
+        .args(["batch", "--config", config, "--input"])
         .arg(input)
         .arg("--output")
         .arg(output)
@@ -20,7 +25,12 @@ fn batch(input: &Path, output: &Path, env: &[(&str, &str)]) -> serde_json::Value
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("driftline batch");
+    cmd.output().expect("driftline batch")
+}
+
+/// Runs `driftline batch` with the demo's config and `env`; returns its summary.
+fn batch(input: &Path, output: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let out = batch_command("configs/demo.toml", input, output, env);
     assert!(
         out.status.success(),
         "batch failed: {}",
@@ -380,5 +390,85 @@ fn warm_up_takes_exactly_warmup_events_and_says_when_it_never_finished() {
     assert!(
         note.contains("first 20000 events") && note.contains("had 500"),
         "the note says how far the warm-up got: {note}"
+    );
+}
+
+/// Drift without a model (configs/drift-only.toml has no [model] section): `profile` covers the
+/// features alone, `batch` writes no predictions and reports drift on the features; with drift
+/// off there is nothing to do, and the error says what to set.
+#[test]
+fn drift_without_a_model_watches_the_features_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sample = dir.path().join("reference.jsonl");
+    write_events(&sample, 5_000, 99, 0.0, |i| 1_600_000_000_000 + i as i64);
+    let profile = dir.path().join("profile.json");
+    let out = Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["profile", "--config", "configs/drift-only.toml", "--input"])
+        .arg(&sample)
+        .arg("--out")
+        .arg(&profile)
+        .output()
+        .expect("driftline profile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&profile).expect("profile")).expect("JSON");
+    let roles: Vec<&str> = (written["columns"].as_array().expect("columns").iter())
+        .map(|c| c["role"].as_str().expect("role"))
+        .collect();
+    assert_eq!(roles.len(), 16, "the 16 features: {roles:?}");
+    assert!(roles.iter().all(|r| *r == "feature"), "{roles:?}");
+
+    let input = dir.path().join("shifted.jsonl");
+    write_events(&input, 4_000, 7, 1.0, |i| 1_700_000_000_000 + i as i64);
+    let output = dir.path().join("watched.jsonl");
+    let profile = profile.display().to_string();
+    let env = [
+        ("DRIFTLINE__DRIFT__ENABLED", "true"),
+        ("DRIFTLINE__DRIFT__PROFILE", profile.as_str()),
+        ("DRIFTLINE__DRIFT__PANE_EVENTS", "1000"),
+        ("DRIFTLINE__DRIFT__PANES", "2"),
+        ("DRIFTLINE__DRIFT__SLIDE", "2"),
+    ];
+    let out = batch_command("configs/drift-only.toml", &input, &output, &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["model"], serde_json::Value::Null, "{summary}");
+    assert_eq!(
+        (summary["events"].as_u64(), summary["predictions"].as_u64()),
+        (Some(4_000), Some(0))
+    );
+    assert!(!output.exists(), "no predictions file without a model");
+    let reports = lines(&dir.path().join("watched.jsonl.drift.jsonl"));
+    assert_eq!(
+        reports.len(),
+        2 * 16,
+        "two windows of 16 features: {reports:?}"
+    );
+    assert!(reports.iter().all(|r| r["role"] == "feature"));
+    let alerts = lines(&dir.path().join("watched.jsonl.alerts.jsonl"));
+    let opened: Vec<_> = (alerts.iter())
+        .filter(|a| a["state"] == "open")
+        .map(|a| a["column"].as_str().expect("column"))
+        .collect();
+    assert_eq!(opened, ["temperature"], "{alerts:?}");
+
+    let out = batch_command("configs/drift-only.toml", &input, &output, &[]);
+    assert!(
+        !out.status.success(),
+        "drift off and no model has nothing to do"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("model.path is not set") && stderr.contains("drift.enabled"),
+        "{stderr}"
     );
 }

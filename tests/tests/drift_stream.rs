@@ -2,7 +2,6 @@
 //! stream whose temperature mean shifts by one standard deviation at a known event. No alert for
 //! it before the shift; an alert within two windows after; reports and alerts are JSON that a
 //! Python confluent-kafka consumer reads.
-use std::process::Command;
 use std::time::Duration;
 
 use driftline::cli::gen::{EventGenerator, GenOptions};
@@ -92,21 +91,7 @@ async fn run_stream(
         "driftline exited with {status}; log:\n{log}"
     );
 
-    let read = Command::new(venv_python())
-        .current_dir(repo_root())
-        .args(["tests/python/read_drift.py", b, "drift", "alerts"])
-        .output()
-        .expect("python reader");
-    assert!(
-        read.status.success(),
-        "python reader failed: {}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&read.stdout).expect("reader summary");
-    (
-        seen["reports"].as_array().expect("reports").clone(),
-        seen["alerts"].as_array().expect("alerts").clone(),
-    )
+    read_drift_with_python(b, "drift", "alerts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,22 @@ fn the_demo_config_is_valid() {
     assert!(out.contains("execution provider cpu"), "{out}");
 }
 
+/// configs/drift-only.toml has no [model]: valid with drift on, nothing to do with it off.
+#[test]
+fn drift_without_a_model_is_valid_and_without_drift_is_not() {
+    let drift_only =
+        std::fs::read_to_string(repo_root().join("configs/drift-only.toml")).expect("config");
+    let (code, out) = validate(&drift_only);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("no model: drift watches the features alone"),
+        "{out}"
+    );
+    let (code, out) = validate(&drift_only.replace("enabled = true", "enabled = false"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("model.path is not set"), "{out}");
+}
+
 #[test]
 fn an_unknown_key_is_named() {
     let (code, out) = validate(&demo_with("[pipeline]\nchanel_capacity = 3\n"));

@@ -4,7 +4,8 @@
 //! `<output>.rejected.jsonl` (one line per rejected event: its record number, reason, field,
 //! detail and payload), and with drift on, `<output>.drift.jsonl` and `<output>.alerts.jsonl`
 //! (the reports and alerts the stream would publish). An event without a timestamp takes the
-//! time of the run, as one without a Kafka timestamp would.
+//! time of the run, as one without a Kafka timestamp would. Without a model (drift on,
+//! `model.path` empty) nothing is scored: no predictions file, only the side files.
 //!
 //! A run that scores nothing, or rejects more than `--max-rejected` of its events, is a failure
 //! (exit 1) with the summary and the commonest reasons: a misspelt feature name or a wrong
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use arrow_array::{ArrayRef, RecordBatch};
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::drift::monitor::{DriftOutcome, Finish};
@@ -48,8 +50,13 @@ pub struct BatchOutcome {
     /// Why there is no drift output although drift is on (the warm-up never finished).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift_note: Option<String>,
-    pub model: ModelIdentity,
+    /// `None`: no model; drift watched the features alone.
+    pub model: Option<ModelIdentity>,
+    /// Every file written: predictions (with a model), rejected events, drift reports, alerts.
     pub files: Vec<PathBuf>,
+    /// Where the rejected events are (one of `files`).
+    #[serde(skip)]
+    rejects_file: PathBuf,
 }
 
 /// The files written beside `output`.
@@ -90,16 +97,38 @@ impl DriftFiles {
     }
 }
 
-/// Everything one run holds between batches.
-struct Scorer {
+/// The model, its encoder and the predictions file: what scoring needs, absent without a model.
+struct Predictions {
     model: InferenceModel,
     encoder: PredictionEncoder,
-    /// The one model batch mode scores with (canaries and shadows are for streams).
-    identities: Arc<[Arc<ModelIdentity>]>,
-    predictions: BufWriter<File>,
-    drift: Option<DriftFiles>,
-    n_predictions: u64,
+    file: BufWriter<File>,
     payload: Vec<u8>,
+}
+
+impl Predictions {
+    /// Scores `batch` and writes one prediction per row; returns the outputs for drift.
+    fn write(&mut self, batch: &RecordBatch, processing_ms: i64) -> anyhow::Result<Outputs> {
+        let outputs = self.model.run(batch).context("inference")?;
+        for row in 0..batch.num_rows() {
+            (self.encoder).encode_row(batch, &outputs, row, processing_ms, &mut self.payload);
+            self.file.write_all(&self.payload)?;
+            self.file.write_all(b"\n")?;
+        }
+        Ok(outputs)
+    }
+}
+
+type Outputs = Vec<(String, ArrayRef)>;
+
+/// Everything one run holds between batches.
+struct Scorer {
+    predictions: Option<Predictions>,
+    /// The one model batch mode scores with (canaries and shadows are for streams); empty
+    /// without a model.
+    identities: Arc<[Arc<ModelIdentity>]>,
+    drift: Option<DriftFiles>,
+    /// Valid events: scored with a model, watched by drift without one.
+    n_valid: u64,
 }
 
 impl Scorer {
@@ -108,20 +137,12 @@ impl Scorer {
             return Ok(());
         }
         let scored = builder.finish()?;
-        let outputs = self.model.run(&scored.batch).context("inference")?;
         let processing_ms = now_ms();
-        for row in 0..scored.num_rows() {
-            self.encoder.encode_row(
-                &scored.batch,
-                &outputs,
-                row,
-                processing_ms,
-                &mut self.payload,
-            );
-            self.predictions.write_all(&self.payload)?;
-            self.predictions.write_all(b"\n")?;
-        }
-        self.n_predictions += scored.num_rows() as u64;
+        let outputs = match &mut self.predictions {
+            Some(p) => p.write(&scored.batch, processing_ms)?,
+            None => Vec::new(),
+        };
+        self.n_valid += scored.num_rows() as u64;
         if let Some(drift) = &mut self.drift {
             let input = DriftInput {
                 partitions: Vec::new(),
@@ -143,10 +164,7 @@ impl BatchOutcome {
     /// Whether the run may count as a success: it scored something and rejected no more than
     /// `max_rejected` of its events.
     pub fn check(&self, input: &Path) -> anyhow::Result<()> {
-        let rejects = self
-            .files
-            .get(1)
-            .map_or(String::new(), |f| f.display().to_string());
+        let rejects = self.rejects_file.display();
         let mut reasons: Vec<(&String, &u64)> = self.rejected_by.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1));
         let commonest = reasons
@@ -158,9 +176,9 @@ impl BatchOutcome {
         if self.events == 0 {
             bail!("{} holds no events", input.display());
         }
-        if self.predictions == 0 {
+        if self.rejected == self.events {
             bail!(
-                "no event was scored: {} of {} rejected, by {commonest} (each is in {rejects})",
+                "no event was valid: {} of {} rejected, by {commonest} (each is in {rejects})",
                 self.rejected,
                 self.events
             );
@@ -188,34 +206,54 @@ pub fn run(
     if !(0.0..=1.0).contains(&max_rejected) {
         bail!("--max-rejected is a share of the events, from 0 to 1; got {max_rejected}");
     }
-    let checked = load_checked(settings, None)?;
-    let identity = checked.identity.clone();
+    // Without a model there is nothing to score; drift (when on) watches the features alone.
+    let checked = match (settings.has_model(), settings.drift.enabled) {
+        (false, true) => None,
+        _ => Some(load_checked(settings, None)?),
+    };
+    let identity = checked.as_ref().map(|c| c.identity.clone());
     let events = read_events(input)?;
-    let mut files = vec![output.to_path_buf(), beside(output, ".rejected.jsonl")];
+    let mut files = Vec::new();
+    let predictions = match checked {
+        Some(checked) => {
+            let id = &checked.identity;
+            files.push(output.to_path_buf());
+            Some(Predictions {
+                encoder: PredictionEncoder::new(&id.name, &id.version, &id.sha256),
+                model: checked.model,
+                file: create(output)?,
+                payload: Vec::with_capacity(512),
+            })
+        }
+        None => None,
+    };
+    let rejects_file = beside(output, ".rejected.jsonl");
+    files.push(rejects_file.clone());
     let drift = match settings.drift.enabled {
         true => {
-            files.push(beside(output, ".drift.jsonl"));
-            files.push(beside(output, ".alerts.jsonl"));
-            Some(DriftFiles {
+            let (reports, alerts) = (
+                beside(output, ".drift.jsonl"),
+                beside(output, ".alerts.jsonl"),
+            );
+            let drift = DriftFiles {
                 tracker: DriftTracker::new(settings)?,
-                reports: create(&files[2])?,
-                alerts: create(&files[3])?,
+                reports: create(&reports)?,
+                alerts: create(&alerts)?,
                 n_reports: 0,
                 n_alerts: 0,
-            })
+            };
+            files.extend([reports, alerts]);
+            Some(drift)
         }
         false => None,
     };
     let mut scorer = Scorer {
-        model: checked.model,
-        encoder: PredictionEncoder::new(&identity.name, &identity.version, &identity.sha256),
-        identities: Arc::new([Arc::new(identity.clone())]),
-        predictions: create(output)?,
+        predictions,
+        identities: identity.iter().map(|id| Arc::new(id.clone())).collect(),
         drift,
-        n_predictions: 0,
-        payload: Vec::with_capacity(512),
+        n_valid: 0,
     };
-    let mut rejects = create(&files[1])?;
+    let mut rejects = create(&rejects_file)?;
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let max_rows = settings.batch.max_rows;
     let mut builder = BatchBuilder::new(&settings.schema, max_rows);
@@ -255,7 +293,9 @@ pub fn run(
     }
     scorer.flush(&mut builder)?;
     progress.finish();
-    scorer.predictions.flush()?;
+    if let Some(p) = &mut scorer.predictions {
+        p.file.flush()?;
+    }
     rejects.flush()?;
     let mut drift_note = None;
     let (drift_reports, drift_alerts) = match &mut scorer.drift {
@@ -280,7 +320,10 @@ pub fn run(
     };
     Ok(BatchOutcome {
         events: events.len() as u64,
-        predictions: scorer.n_predictions,
+        predictions: match scorer.predictions {
+            Some(_) => scorer.n_valid,
+            None => 0,
+        },
         rejected,
         rejected_share: match events.len() {
             0 => 0.0,
@@ -293,5 +336,6 @@ pub fn run(
         drift_note,
         model: identity,
         files,
+        rejects_file,
     })
 }

@@ -1,5 +1,6 @@
 //! `driftline profile`: builds the drift reference profile offline from a sample file, with the
 //! same decoder and model as the stream, so the profile covers every feature and every output.
+//! Without a model (`model.path` empty) it covers the features alone, for drift without a model.
 //! Input: JSONL (one event per line), CSV (a header row; numbers as numbers) or Parquet (columns
 //! by name). CSV and Parquet rows become JSON events for the same decoder as the stream, so one
 //! set of rules decides what is valid.
@@ -13,7 +14,6 @@ use driftline_operators::infer::{load_runtime, InferenceModel};
 
 use crate::cli::input::read_events;
 use crate::config::Settings;
-use crate::models::load::require_model_path;
 use crate::stages::drift::tracker::drift_columns;
 
 const BATCH_ROWS: usize = 4096;
@@ -25,9 +25,17 @@ pub struct ProfileRun {
 }
 
 pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<ProfileRun> {
-    require_model_path(&settings.model.path)?;
-    let runtime = load_runtime(&settings.onnxruntime_library())?;
-    let mut model = InferenceModel::load(&runtime, &settings.model_options(), &settings.schema)?;
+    let mut model = match settings.has_model() {
+        true => {
+            let runtime = load_runtime(&settings.onnxruntime_library())?;
+            Some(InferenceModel::load(
+                &runtime,
+                &settings.model_options(),
+                &settings.schema,
+            )?)
+        }
+        false => None,
+    };
     let events = read_events(input)?.into_iter().map(|(_, e)| e);
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let mut batch = BatchBuilder::new(&settings.schema, BATCH_ROWS);
@@ -37,7 +45,10 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
     let mut flush =
         |batch: &mut BatchBuilder, profile: &mut ProfileBuilder| -> anyhow::Result<()> {
             let scored = batch.finish()?;
-            let outputs = model.run(&scored.batch)?;
+            let outputs = match &mut model {
+                Some(model) => model.run(&scored.batch)?,
+                None => Vec::new(),
+            };
             profile.add(&drift_columns(&scored.batch, &outputs))?;
             Ok(())
         };

@@ -43,7 +43,9 @@ pub fn validate(config: Option<&Path>) -> Validation {
     let mut problems = Vec::new();
     let mut provider = None;
     let mut warnings = Vec::new();
-    if let Err(e) = require_model_path(&settings.model.path) {
+    if !settings.has_model() && settings.drift.enabled {
+        // Drift without a model: the features alone are watched; nothing to load.
+    } else if let Err(e) = require_model_path(&settings.model.path) {
         problems.push(e.to_string());
     } else if !settings.model.path.is_file() {
         problems.push(format!(

@@ -390,6 +390,12 @@ impl Settings {
         }
     }
 
+    /// Whether a model is configured. Without one, drift (when on) watches the features alone:
+    /// nothing is scored and nothing goes to the output topic.
+    pub fn has_model(&self) -> bool {
+        !self.model.path.as_os_str().is_empty()
+    }
+
     /// How to load and run the model: the one place settings become [`ModelOptions`].
     pub fn model_options(&self) -> ModelOptions {
         let inputs = self.model.inputs.iter();

@@ -62,6 +62,9 @@ impl Settings {
             ("output_topic", &self.kafka.output_topic),
             ("dlq_topic", &self.kafka.dlq_topic),
         ] {
+            if topic.is_empty() && key == "output_topic" && !self.has_model() {
+                continue; // nothing is scored, so nothing is written there
+            }
             if topic.is_empty() {
                 p.push(format!("kafka.{key} is empty"));
             } else if self.kafka.input_topics.contains(topic) {
@@ -135,6 +138,15 @@ impl Settings {
                         "kafka.{key} must be set and must not be an input topic"
                     ));
                 }
+            }
+        }
+        if !self.has_model() {
+            let m = &self.model;
+            if !m.variants.is_empty() || !m.shadow.path.as_os_str().is_empty() {
+                p.push(
+                    "model.variants and model.shadow need a serving model: model.path is not set"
+                        .into(),
+                );
             }
         }
         p.extend(self.variant_problems());

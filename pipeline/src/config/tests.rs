@@ -81,6 +81,29 @@ fn cross_field_problems_are_listed() {
 }
 
 #[test]
+fn without_a_model_no_output_topic_is_needed_and_canaries_are_refused() {
+    // Drift on, no [model]: valid without an output topic.
+    let f = file(&format!(
+        "{FEATURES}[kafka]\noutput_topic = \"\"\n[drift]\nenabled = true\n"
+    ));
+    let s = Settings::load_with_env(Some(f.path()), Vec::new()).expect("loads");
+    assert!(!s.has_model());
+    // With a model the output topic is required again.
+    let with_model = vec![("DRIFTLINE__MODEL__PATH".into(), "m.onnx".into())];
+    let err = Settings::load_with_env(Some(f.path()), with_model).expect_err("no output topic");
+    assert!(
+        err.to_string().contains("kafka.output_topic is empty"),
+        "{err}"
+    );
+    // A shadow beside no serving model is a mistake, not a silent no-op.
+    let f = file(&format!(
+        "{FEATURES}[drift]\nenabled = true\n[model.shadow]\npath = \"s.onnx\"\n"
+    ));
+    let err = Settings::load_with_env(Some(f.path()), Vec::new()).expect_err("shadow alone");
+    assert!(err.to_string().contains("need a serving model"), "{err}");
+}
+
+#[test]
 fn shipped_configs_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
     for entry in std::fs::read_dir(&root).expect("configs/") {

@@ -43,7 +43,10 @@ pub fn create_producer(
 /// (driftline never creates topics; brokers that auto-create them pass this check.)
 pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyhow::Result<()> {
     let k = &settings.kafka;
-    let mut topics = vec![&k.output_topic, &k.dlq_topic];
+    let mut topics = vec![&k.dlq_topic];
+    if settings.has_model() {
+        topics.push(&k.output_topic);
+    }
     if settings.drift.enabled {
         topics.extend([&k.drift_topic, &k.alerts_topic]);
     }

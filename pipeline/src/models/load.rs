@@ -102,7 +102,7 @@ pub fn load_checked_spec(
 /// A model path must be given: the built-in demo model is the demo's, not a default.
 pub fn require_model_path(path: &Path) -> anyhow::Result<()> {
     if path.as_os_str().is_empty() {
-        bail!("model.path is not set: name the ONNX model file in the config's [model] section (relative to the config file) or in DRIFTLINE__MODEL__PATH");
+        bail!("model.path is not set: name the ONNX model file in the config's [model] section (relative to the config file) or in DRIFTLINE__MODEL__PATH (or, to watch the features' drift without a model, set drift.enabled = true)");
     }
     Ok(())
 }

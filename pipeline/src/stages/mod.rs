@@ -1,7 +1,9 @@
 //! The threads and tasks that [`crate::topology`] wires into the data path, and the messages they
 //! pass: source (consume, decode, batch) → infer → sink, with drift beside it and the model
-//! reloader feeding the inference stage. No stage imports another stage.
+//! reloader feeding the inference stage. Without a model, features_only takes the place of
+//! infer and sink. No stage imports another stage.
 pub mod drift;
+pub mod features_only;
 pub mod infer;
 pub mod messages;
 pub mod reload;

@@ -70,8 +70,19 @@ impl DriftTracker {
             );
             Phase::Warming(Box::new(ProfileBuilder::new(d.reference_sample, d.bins, 1)))
         } else {
-            let profile = load_profile(Path::new(&d.profile))?;
+            let mut profile = load_profile(Path::new(&d.profile))?;
             tracing::info!(profile = %d.profile, reference = %profile.id, "drift: reference profile loaded");
+            if !settings.has_model() {
+                // Nothing is scored: the profile's output columns would only ever be empty.
+                let before = profile.columns.len();
+                profile.columns.retain(|c| c.role != ColumnRole::Output);
+                if profile.columns.len() < before {
+                    tracing::info!(
+                        outputs = before - profile.columns.len(),
+                        "drift: no model, so the profile's output columns are not watched"
+                    );
+                }
+            }
             let profile = variants::with_variant_columns(&profile, &variant_names);
             Phase::Monitoring(Box::new(
                 DriftMonitor::new(&profile, monitor_settings(settings)).context("drift monitor")?,

@@ -1,0 +1,47 @@
+//! The stage that stands in for inference and the sink when no model is configured: drift
+//! watches the features alone. Each batch goes to the drift side stream, and its input offsets
+//! are released as soon as the drift stage has taken it (there is no output to wait for; drift
+//! reports never hold offsets back, with or without a model).
+use std::sync::Arc;
+
+use anyhow::bail;
+use tokio::sync::mpsc;
+
+use crate::kafka::offsets::OffsetTracker;
+use crate::stages::messages::{DriftInput, QueuedBatch};
+use crate::telemetry::metrics::{PipelineMetrics, Stage};
+
+/// Hands every batch to `drift_tx` until the channel closes, then acknowledges its rows.
+pub fn features_only_stage(
+    tracker: &OffsetTracker,
+    metrics: &PipelineMetrics,
+    mut rx: mpsc::Receiver<QueuedBatch>,
+    drift_tx: std::sync::mpsc::SyncSender<DriftInput>,
+) -> anyhow::Result<()> {
+    while let Some(QueuedBatch {
+        batch: input,
+        closed_at,
+        span,
+    }) = rx.blocking_recv()
+    {
+        metrics.record_stage(Stage::QueueWait, closed_at.elapsed());
+        let sources = &input.sources;
+        let shared = DriftInput {
+            batch: input.batch.clone(),
+            outputs: Vec::new(),
+            partitions: sources.partitions.clone(),
+            offsets: sources.offsets.clone(),
+            variant_of_row: None,
+            variants: Arc::new([]),
+            shadow: None,
+        };
+        // The channel is bounded: when drift falls behind, this waits and the source stops
+        // polling, so every event is counted.
+        if drift_tx.send(shared).is_err() {
+            bail!("the drift stage stopped");
+        }
+        tracker.acknowledge_rows(&sources.topics, &sources.partitions, &sources.offsets);
+        drop(span);
+    }
+    Ok(())
+}
