@@ -37,7 +37,7 @@
 //!   accepted, and [`DriftMonitor::tick`] moves it to the wall clock so idle
 //!   streams still close panes (only meaningful when event time follows it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use arrow_array::ArrayRef;
 
@@ -46,9 +46,12 @@ use super::binning::{CategoricalBinning, QuantileBinning};
 use super::error::DriftError;
 use super::profile::{flatten_columns, ColumnRole, ColumnStats, ReferenceProfile};
 use super::window::{Admission, PaneClock, RollingWindow, WindowConfig, WindowSnapshot};
+use origins::{PaneOriginLog, RowOrigin};
 
 #[path = "monitor_assess.rs"]
 mod assess;
+#[path = "monitor_origins.rs"]
+mod origins;
 #[path = "monitor_report.rs"]
 mod report;
 #[path = "monitor_settings.rs"]
@@ -88,15 +91,6 @@ pub enum Finish {
 enum Closing {
     Stream,
     End(Finish),
-}
-
-/// What the panes of a window saw besides values: positions and event times.
-#[derive(Debug, Clone, Default)]
-struct PaneOrigins {
-    /// (partition, first, last), sorted by partition.
-    spans: Vec<(Option<i32>, i64, i64)>,
-    min_ts: Option<i64>,
-    max_ts: Option<i64>,
 }
 
 /// Distinct unseen categories per column that get a bin of their own.
@@ -139,7 +133,7 @@ pub struct DriftMonitor {
     /// Time windows: the pane of the stream's first event, and the last pane with events.
     first_pane_seen: Option<u64>,
     last_pane_seen: Option<u64>,
-    pane_origins: BTreeMap<u64, PaneOrigins>,
+    pane_origins: PaneOriginLog,
     pane_floor: u64,
     slots: Vec<Option<usize>>,
     closing: Vec<(usize, WindowSnapshot)>,
@@ -225,7 +219,7 @@ impl DriftMonitor {
             watermark: 0,
             first_pane_seen: None,
             last_pane_seen: None,
-            pane_origins: BTreeMap::new(),
+            pane_origins: PaneOriginLog::default(),
             pane_floor: 0,
             closing: Vec::new(),
         })
@@ -272,11 +266,11 @@ impl DriftMonitor {
         let mut outcome = DriftOutcome::default();
         let mut buf = itoa::Buffer::new();
         for row in 0..rows {
-            let origin = (
-                rows_from.partitions.get(row).copied(),
-                rows_from.positions.get(row).copied(),
-                rows_from.event_times_ms.get(row).copied(),
-            );
+            let origin = RowOrigin {
+                partition: rows_from.partitions.get(row).copied(),
+                position: rows_from.positions.get(row).copied(),
+                event_ms: rows_from.event_times_ms.get(row).copied(),
+            };
             match self.config.clock {
                 PaneClock::Count { pane_events } => {
                     self.note_origin(self.events / pane_events, origin);
@@ -293,7 +287,7 @@ impl DriftMonitor {
                     }
                 }
                 PaneClock::Time { pane_ms, .. } => {
-                    let ts = origin.2.unwrap_or(now_ms);
+                    let ts = origin.event_ms.unwrap_or(now_ms);
                     // Before the epoch: pane 0, where it will most likely be late.
                     let ts = u64::try_from(ts).unwrap_or(0);
                     let mut accepted = false;
@@ -307,7 +301,10 @@ impl DriftMonitor {
                         self.watermark = self.watermark.max(ts);
                         self.first_pane_seen.get_or_insert(pane);
                         self.last_pane_seen = self.last_pane_seen.max(Some(pane));
-                        let stamped = (origin.0, origin.1, Some(ts as i64));
+                        let stamped = RowOrigin {
+                            event_ms: Some(ts as i64),
+                            ..origin
+                        };
                         self.note_origin(pane, stamped);
                     }
                 }
@@ -363,69 +360,15 @@ impl DriftMonitor {
         }
         let oldest_needed =
             (self.pane_floor + 1).saturating_sub(self.config.panes_per_window as u64);
-        self.pane_origins = self.pane_origins.split_off(&oldest_needed);
+        self.pane_origins.forget_before(oldest_needed);
         Ok(())
     }
 
-    fn note_origin(
-        &mut self,
-        pane: u64,
-        (partition, position, ts): (Option<i32>, Option<i64>, Option<i64>),
-    ) {
-        if pane < self.pane_floor {
-            return;
+    /// Notes where a row of `pane` came from, unless the pane has closed (a late row).
+    fn note_origin(&mut self, pane: u64, origin: RowOrigin) {
+        if pane >= self.pane_floor {
+            self.pane_origins.note(pane, origin);
         }
-        let seen = self.pane_origins.entry(pane).or_default();
-        if let Some(ts) = ts {
-            seen.min_ts = Some(seen.min_ts.map_or(ts, |m| m.min(ts)));
-            seen.max_ts = Some(seen.max_ts.map_or(ts, |m| m.max(ts)));
-        }
-        let Some(position) = position.or(partition.map(|_| -1)) else {
-            return;
-        };
-        match seen.spans.binary_search_by_key(&partition, |s| s.0) {
-            Ok(i) => {
-                let span = &mut seen.spans[i];
-                span.1 = span.1.min(position);
-                span.2 = span.2.max(position);
-            }
-            Err(i) => seen.spans.insert(i, (partition, position, position)),
-        }
-    }
-
-    /// Positions and event times of panes `first..=last`.
-    fn origins_of(
-        &self,
-        first: u64,
-        last: u64,
-    ) -> (Vec<i32>, Vec<SourceSpan>, Option<i64>, Option<i64>) {
-        let mut spans: BTreeMap<Option<i32>, (i64, i64)> = BTreeMap::new();
-        let (mut min_ts, mut max_ts) = (None::<i64>, None::<i64>);
-        for (_, o) in self.pane_origins.range(first..=last) {
-            for &(p, a, b) in &o.spans {
-                let e = spans.entry(p).or_insert((a, b));
-                *e = (e.0.min(a), e.1.max(b));
-            }
-            min_ts = match (min_ts, o.min_ts) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            };
-            max_ts = match (max_ts, o.max_ts) {
-                (Some(x), Some(y)) => Some(x.max(y)),
-                (x, y) => x.or(y),
-            };
-        }
-        let partitions = spans.keys().filter_map(|p| *p).collect();
-        let sources = spans
-            .into_iter()
-            .filter(|(_, (a, _))| *a >= 0)
-            .map(|(partition, (first, last))| SourceSpan {
-                partition,
-                first,
-                last,
-            })
-            .collect();
-        (partitions, sources, min_ts, max_ts)
     }
 
     /// Whether the window's whole span was observed: a count window that filled; a time
@@ -474,7 +417,7 @@ impl DriftMonitor {
             let mut measured = Vec::with_capacity(end - start);
             // Every column of one window spans the same panes: their origins are read once.
             let first_pane = pending[start].1.first_pane;
-            let (partitions, sources, min_ts, max_ts) = self.origins_of(first_pane, last_pane);
+            let origins = self.pane_origins.window(first_pane, last_pane);
             for (ci, snapshot) in &pending[start..end] {
                 let Some(column) = self.columns.get(*ci) else {
                     continue;
@@ -483,16 +426,16 @@ impl DriftMonitor {
                     snapshot,
                     &self.reference_id,
                     &self.instance,
-                    partitions.clone(),
+                    origins.partitions.clone(),
                     self.alpha,
                     self.correction,
                 )?;
                 let complete = self.is_complete(snapshot, closing);
                 let w = &mut m.report.window;
                 w.complete = complete;
-                w.sources = sources.clone();
-                w.min_event_ms = min_ts;
-                w.max_event_ms = max_ts;
+                w.sources = origins.sources.clone();
+                w.min_event_ms = origins.min_event_ms;
+                w.max_event_ms = origins.max_event_ms;
                 if let Some(reason) = Self::no_verdict_because(complete, closing) {
                     m.withhold(reason);
                 }
@@ -517,7 +460,7 @@ impl DriftMonitor {
         self.closing = pending;
         if matches!(self.config.clock, PaneClock::Count { .. }) {
             self.pane_floor = next_first;
-            self.pane_origins = self.pane_origins.split_off(&next_first);
+            self.pane_origins.forget_before(next_first);
         }
         Ok(())
     }
