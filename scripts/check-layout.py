@@ -15,7 +15,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "pipeline" / "src"
 # Top-level modules from the bottom layer up; a module may import its own folder and lower layers.
 LAYERS = [
     {"clock", "config"},
-    {"models", "fuzz_checks"},
+    {"models", "fuzz_checks", "report"},
     {"telemetry"},
     {"kafka"},
     {"stages"},

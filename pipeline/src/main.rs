@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Drift(args) => return drift_command(args),
         Command::Profile(args) => profile_command(args),
         Command::Batch(args) => batch_command(args),
+        Command::Report(args) => report_command(&args),
         Command::Demo(args) => runtime().and_then(|rt| {
             rt.block_on(demo::run(demo::DemoOptions {
                 config: args.config,
@@ -229,8 +230,25 @@ fn drift_command(args: driftline::cli::args::DriftArgs) -> ExitCode {
             }
         },
         "table" => print!("{}", driftline::cli::drift::table(&comparison)),
+        "html" => {
+            let column = args.column.as_deref().unwrap_or("value");
+            let report =
+                driftline::cli::report::comparison_report(&comparison, column, &args.reference);
+            let source = format!(
+                "driftline drift: {} against the reference {}",
+                args.current.display(),
+                args.reference.display()
+            );
+            let history = driftline::report::history::DriftHistory::of([report], []);
+            let info = driftline::report::page::PageInfo {
+                title: "driftline drift comparison",
+                source: &source,
+                refresh_s: None,
+            };
+            print!("{}", driftline::report::page::render(&history, &info));
+        }
         other => {
-            eprintln!("error: --format must be json or table, not {other}");
+            eprintln!("error: --format must be json, table or html, not {other}");
             return ExitCode::FAILURE;
         }
     }
@@ -242,6 +260,19 @@ fn drift_command(args: driftline::cli::args::DriftArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn report_command(args: &driftline::cli::args::ReportArgs) -> anyhow::Result<()> {
+    let run = driftline::cli::report::run(args)?;
+    println!(
+        "drift report of {} columns, up to {} windows each, {} alerts open: {} ({} bytes)",
+        run.columns,
+        run.windows,
+        run.open_alerts,
+        args.out.display(),
+        run.bytes
+    );
+    Ok(())
 }
 
 fn gen_command(args: driftline::cli::args::GenArgs) -> anyhow::Result<()> {

@@ -35,6 +35,7 @@ use crate::kafka::offsets::OffsetTracker;
 use crate::kafka::producer::{self, SinkProducer};
 use crate::models::load::require_model_path;
 use crate::models::set::ServingModels;
+use crate::report::live::DriftBoard;
 use crate::stages::drift::stage::{self as drift_stage, DriftStage};
 use crate::stages::features_only::features_only_stage;
 use crate::stages::infer::infer_stage;
@@ -94,6 +95,8 @@ impl Pipeline {
             ))
         });
         let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
+        // The live drift page's data: filled by the drift stage, shown by the health server.
+        let drift_board = (settings.drift.enabled).then(|| Arc::new(DriftBoard::default()));
         // Without a model there is nothing to load: readiness waits on the broker alone.
         health.model_loaded.store(true, Ordering::Relaxed);
         exporter.observe(&settings, &metrics, &health);
@@ -107,6 +110,7 @@ impl Pipeline {
                 (reloader.as_ref())
                     .filter(|_| settings.health.admin)
                     .map(|r| Arc::clone(r) as Arc<dyn Reload>),
+                drift_board.clone(),
             )?),
         };
         let tracker = Arc::new(OffsetTracker::new());
@@ -118,13 +122,14 @@ impl Pipeline {
         )
         .context("creating the producer")?;
         producer::check_output_topics(&settings, &producer)?;
-        let drift = match settings.drift.enabled {
-            true => Some(DriftStage::new(
+        let drift = match drift_board {
+            Some(board) => Some(DriftStage::new(
                 &settings,
                 Arc::clone(&producer),
                 Arc::clone(&metrics),
+                board,
             )?),
-            false => None,
+            None => None,
         };
         let consumer = consumer::create_consumer(
             &settings,

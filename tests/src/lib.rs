@@ -15,6 +15,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 
 pub mod accounting;
+pub mod browser;
 pub mod http;
 pub mod in_process;
 pub mod otlp_receiver;
@@ -63,6 +64,37 @@ pub fn write_demo_profile(sample: &Path, profile: &Path) {
         "profile failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Writes `n` events of `driftline gen`'s sensors to `path` (JSONL), event `i` stamped `ts(i)`;
+/// with `shift = Some((from, sd))` the temperature is shifted by `sd` standard deviations from
+/// event `from` on.
+pub fn write_generated_events(
+    path: &Path,
+    n: u64,
+    seed: u64,
+    shift: Option<(u64, f64)>,
+    ts: impl Fn(u64) -> i64,
+) {
+    let mut generator = driftline::cli::gen::EventGenerator::new(
+        driftline::cli::gen::GenOptions {
+            seed,
+            drift_after: shift.map(|(from, _)| from),
+            drift_shift_std: shift.map_or(0.0, |(_, sd)| sd),
+            ..driftline::cli::gen::GenOptions::default()
+        },
+        1_700_000_000_000,
+    )
+    .expect("generator");
+    let (mut text, mut buf) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        generator.event(i, &mut buf);
+        let mut event: serde_json::Value = serde_json::from_slice(&buf).expect("event");
+        event["ts"] = ts(i).into();
+        text.extend_from_slice(&serde_json::to_vec(&event).expect("json"));
+        text.push(b'\n');
+    }
+    std::fs::write(path, text).expect("write events");
 }
 
 /// The Python in `.venv` (onnxruntime, confluent-kafka), installed by `make`.

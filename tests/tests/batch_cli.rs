@@ -201,25 +201,8 @@ fn drift_in_a_file_raises_an_alert_after_the_shift() {
 /// Writes `n` generated events to `path`, event `i` stamped `ts(i)`, the temperature shifted
 /// by `shift_sd` standard deviations from the first one (0: healthy).
 fn write_events(path: &Path, n: u64, seed: u64, shift_sd: f64, ts: impl Fn(u64) -> i64) {
-    let mut generator = EventGenerator::new(
-        GenOptions {
-            seed,
-            drift_after: (shift_sd != 0.0).then_some(0),
-            drift_shift_std: shift_sd,
-            ..GenOptions::default()
-        },
-        1_700_000_000_000,
-    )
-    .expect("generator");
-    let (mut text, mut buf) = (Vec::new(), Vec::new());
-    for i in 0..n {
-        generator.event(i, &mut buf);
-        let mut event: serde_json::Value = serde_json::from_slice(&buf).expect("event");
-        event["ts"] = ts(i).into();
-        text.extend_from_slice(&serde_json::to_vec(&event).expect("json"));
-        text.push(b'\n');
-    }
-    std::fs::write(path, text).expect("write events");
+    let shift = (shift_sd != 0.0).then_some((0, shift_sd));
+    write_generated_events(path, n, seed, shift, ts);
 }
 
 /// A reference profile of 20 000 healthy events, written by `driftline profile`.

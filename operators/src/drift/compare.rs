@@ -13,6 +13,7 @@ use super::divergence::{divergences, ZeroFill};
 use super::error::DriftError;
 use super::evidently::EvidentlyBinning;
 use super::ks::{ks_2samp, KsMethod, KsMode};
+use super::monitor::{BinCounts, BinLabels};
 
 /// Which bins PSI and KL are computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -126,6 +127,9 @@ pub struct DriftComparison {
     pub psi: ScoreVerdict,
     /// KL(reference ‖ current), renormalised as scipy's `entropy`.
     pub kl: ScoreVerdict,
+    /// The bins PSI and KL were computed over, with both samples' counts (for the HTML page).
+    #[serde(default)]
+    pub bins: Option<BinCounts>,
 }
 
 /// Parses every value as a finite number, or `None` if any does not parse.
@@ -163,19 +167,21 @@ pub fn compare_numeric(
     check_non_empty(reference.len(), current.len())?;
     check_thresholds(params)?;
     let ks = ks_2samp(reference, current, params.ks_mode)?;
-    let (ref_counts, cur_counts, fill) = match params.binning {
+    let (ref_counts, cur_counts, fill, labels) = match params.binning {
         BinningChoice::Q10 => {
             let binning = QuantileBinning::from_reference(reference, params.bins)?;
             (
                 binning.counts(reference),
                 binning.counts(current),
                 ZeroFill::Q10,
+                BinLabels::Cuts(binning.cuts().to_vec()),
             )
         }
         BinningChoice::Evidently => {
             let binning = EvidentlyBinning::for_numeric(reference, current)?;
             let counts = (binning.counts(reference), binning.counts(current));
-            (counts.0, counts.1, ZeroFill::Evidently)
+            let labels = BinLabels::Categories(binning.labels());
+            (counts.0, counts.1, ZeroFill::Evidently, labels)
         }
     };
     let div = divergences(&ref_counts, &cur_counts, fill)?;
@@ -191,6 +197,12 @@ pub fn compare_numeric(
         }),
         psi: ScoreVerdict::new(div.psi, params.psi_threshold),
         kl: ScoreVerdict::new(div.kl_ref_cur, params.kl_threshold),
+        bins: Some(BinCounts {
+            edges_or_categories: labels,
+            reference: ref_counts,
+            current: cur_counts,
+            missing: 0,
+        }),
     })
 }
 
@@ -207,7 +219,8 @@ pub fn compare_categorical<S: AsRef<str>>(
         BinningChoice::Q10 => ZeroFill::Q10,
         BinningChoice::Evidently => ZeroFill::Evidently,
     };
-    let div = divergences(&binning.counts(reference), &binning.counts(current), fill)?;
+    let (ref_counts, cur_counts) = (binning.counts(reference), binning.counts(current));
+    let div = divergences(&ref_counts, &cur_counts, fill)?;
     Ok(DriftComparison {
         n_reference: reference.len(),
         n_current: current.len(),
@@ -216,6 +229,12 @@ pub fn compare_categorical<S: AsRef<str>>(
         ks: None,
         psi: ScoreVerdict::new(div.psi, params.psi_threshold),
         kl: ScoreVerdict::new(div.kl_ref_cur, params.kl_threshold),
+        bins: Some(BinCounts {
+            edges_or_categories: BinLabels::Categories(binning.categories().to_vec()),
+            reference: ref_counts,
+            current: cur_counts,
+            missing: 0,
+        }),
     })
 }
 

@@ -56,6 +56,19 @@ impl EvidentlyBinning {
         }
     }
 
+    /// Each bin in words: `[lo, hi)` (the last one closed), or its value.
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            Self::EqualWidth { edges } => (edges.windows(2).enumerate())
+                .map(|(i, e)| match i + 2 == edges.len() {
+                    true => format!("[{}, {}]", e[0], e[1]),
+                    false => format!("[{}, {})", e[0], e[1]),
+                })
+                .collect(),
+            Self::DistinctValues { values } => values.iter().map(f64::to_string).collect(),
+        }
+    }
+
     /// Number of bins.
     pub fn n_bins(&self) -> usize {
         match self {

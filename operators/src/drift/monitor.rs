@@ -61,8 +61,8 @@ pub use settings::{ColumnOverrides, Correction, DriftThresholds, MonitorSettings
 
 pub use report::{
     AlertEvent, AlertState, AlertStatistic, BinCounts, BinLabels, ChiSquareReport, DriftOutcome,
-    DriftReport, Family, KsReport, KsReportMethod, Severity, SourceSpan, StatVerdict, Verdict,
-    WindowBounds, REPORT_SCHEMA_VERSION,
+    DriftReport, Family, KsReport, KsReportMethod, ModelRef, Severity, SourceSpan, StatVerdict,
+    Verdict, WindowBounds, REPORT_SCHEMA_VERSION,
 };
 
 /// Where each row of a batch came from; every slice has one entry per row, or is empty.

@@ -186,6 +186,8 @@ impl MonitorColumn {
                 voters,
                 votes_for: 0,
             },
+            // The pipeline names the model; the monitor does not know it.
+            model: None,
         };
         Ok(Measured {
             report,

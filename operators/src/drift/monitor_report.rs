@@ -201,6 +201,17 @@ pub struct DriftReport {
     pub bins: BinCounts,
     /// The column's verdict.
     pub verdict: Verdict,
+    /// The serving model of the window's events; absent without a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+}
+
+/// Which model scored a window's events: what the predictions name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
 }
 
 impl DriftReport {

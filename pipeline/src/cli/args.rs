@@ -32,6 +32,47 @@ pub enum Command {
     /// Score a file (JSONL, CSV or Parquet) with the stream's operators: predictions, rejected
     /// events and, with drift on, drift reports and alerts, each to a JSONL file.
     Batch(BatchArgs),
+    /// Write the drift report: one self-contained HTML page, from the drift and alerts topics
+    /// (--bootstrap, --from, --to), from `batch`'s files (--drift, --alerts), or from a
+    /// reference and a current sample (--reference, --current).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Config whose kafka section names the topics (drift_topic, alerts_topic) and the client
+    /// properties.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Read the topics from this broker (default: kafka.bootstrap_servers of the config).
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Records from this time: epoch milliseconds or UTC `YYYY-MM-DDTHH:MM:SSZ` (default: the start).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Records up to this time, inclusive (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A `.drift.jsonl` file from `driftline batch` (instead of the topics).
+    #[arg(long)]
+    pub drift: Option<PathBuf>,
+    /// Its `.alerts.jsonl` (default: beside --drift, when there).
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
+    /// A reference sample, as `driftline drift` takes it (with --current).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    #[arg(long)]
+    pub current: Option<PathBuf>,
+    /// The column of --reference and --current (CSV or JSONL).
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The page's title.
+    #[arg(long, default_value = "driftline drift report")]
+    pub title: String,
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +154,7 @@ pub struct DriftArgs {
     pub psi_threshold: f64,
     #[arg(long, default_value_t = 0.1)]
     pub kl_threshold: f64,
-    /// `json` (one object) or `table`.
+    /// `json` (one object), `table`, or `html` (the report page for this comparison).
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Exit with status 2 when any statistic says drift.

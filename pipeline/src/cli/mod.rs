@@ -9,4 +9,5 @@ pub mod gen;
 pub mod input;
 pub mod profile;
 pub mod progress;
+pub mod report;
 pub mod validate;

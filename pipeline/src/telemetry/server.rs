@@ -1,5 +1,6 @@
 //! The health and metrics server: `GET /healthz`, `/readyz` and `/metrics` over plain HTTP/1.1,
-//! and, when `health.admin` is on, `POST /admin/reload` (a [`Reload`], implemented by `stages::reload`).
+//! with drift on the live drift page `GET /drift` and its data `GET /drift.json`, and, when
+//! `health.admin` is on, `POST /admin/reload` (a [`Reload`], implemented by `stages::reload`).
 //!
 //! Probes and scrapes are a few requests a second, so one thread answering one connection at a
 //! time is enough, and it keeps an HTTP framework out of the binary. Each connection gets a
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::models::identity::ModelIdentity;
+use crate::report::live::DriftBoard;
 use crate::telemetry::health::HealthState;
 use crate::telemetry::otel::MetricsExporter;
 
@@ -37,6 +39,7 @@ impl HealthServer {
         health: Arc<HealthState>,
         exporter: Arc<MetricsExporter>,
         admin: Option<Arc<dyn Reload>>,
+        drift: Option<Arc<DriftBoard>>,
     ) -> anyhow::Result<HealthServer> {
         let listener = TcpListener::bind(listen)
             .with_context(|| format!("binding the health server to {listen}"))?;
@@ -52,7 +55,13 @@ impl HealthServer {
                     }
                     match stream {
                         Ok(stream) => {
-                            if let Err(e) = answer(stream, &health, &exporter, admin.as_deref()) {
+                            let serving = Serving {
+                                health: &health,
+                                exporter: &exporter,
+                                admin: admin.as_deref(),
+                                drift: drift.as_deref(),
+                            };
+                            if let Err(e) = answer(stream, &serving) {
                                 tracing::debug!(error = %e, "health request");
                             }
                         }
@@ -61,7 +70,7 @@ impl HealthServer {
                 }
             })
             .context("starting the health server")?;
-        tracing::info!(%addr, "health server: /healthz /readyz /metrics");
+        tracing::info!(%addr, "health server: /healthz /readyz /metrics /drift");
         Ok(HealthServer {
             addr,
             stop,
@@ -85,12 +94,21 @@ impl Drop for HealthServer {
     }
 }
 
-fn answer(
-    stream: TcpStream,
-    health: &HealthState,
-    exporter: &MetricsExporter,
-    admin: Option<&dyn Reload>,
-) -> std::io::Result<()> {
+/// What the server answers from.
+struct Serving<'a> {
+    health: &'a HealthState,
+    exporter: &'a MetricsExporter,
+    admin: Option<&'a dyn Reload>,
+    drift: Option<&'a DriftBoard>,
+}
+
+fn answer(stream: TcpStream, serving: &Serving<'_>) -> std::io::Result<()> {
+    let Serving {
+        health,
+        exporter,
+        admin,
+        drift,
+    } = *serving;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(&stream);
@@ -122,6 +140,18 @@ fn answer(
             "text/plain; version=0.0.4; charset=utf-8",
             exporter.prometheus_text(),
         ),
+        ("GET" | "HEAD", "/drift") => match drift {
+            Some(board) => (200, "text/html; charset=utf-8", board.page()),
+            None => (404, "text/plain", "drift is off (drift.enabled)\n".into()),
+        },
+        ("GET" | "HEAD", "/drift.json") => match drift {
+            Some(board) => (
+                200,
+                "application/json",
+                serde_json::to_string(&board.snapshot()).unwrap_or_default() + "\n",
+            ),
+            None => (404, "text/plain", "drift is off (drift.enabled)\n".into()),
+        },
         ("POST", "/admin/reload") => match admin {
             Some(reloader) => match reloader.reload("POST /admin/reload") {
                 Ok(identity) => (
@@ -144,7 +174,7 @@ fn answer(
         ("GET" | "HEAD", _) => (
             404,
             "text/plain",
-            "try /healthz, /readyz or /metrics\n".into(),
+            "try /healthz, /readyz, /metrics, /drift or /drift.json\n".into(),
         ),
         _ => (405, "text/plain", "GET, or POST /admin/reload\n".into()),
     };

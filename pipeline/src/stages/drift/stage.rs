@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::kafka::delivery::Delivery;
 use crate::kafka::producer::{try_send, SendRefusal, SinkProducer, QUEUE_FULL_BACKOFF};
+use crate::report::live::DriftBoard;
 use crate::stages::drift::tracker::DriftTracker;
 use crate::stages::messages::DriftInput;
 use crate::telemetry::metrics::{ColumnDrift, PipelineMetrics};
@@ -27,6 +28,8 @@ pub struct DriftStage {
     producer: Arc<SinkProducer>,
     metrics: Arc<PipelineMetrics>,
     tracker: DriftTracker,
+    /// The live drift page's data.
+    board: Arc<DriftBoard>,
 }
 
 impl DriftStage {
@@ -35,12 +38,14 @@ impl DriftStage {
         settings: &Settings,
         producer: Arc<SinkProducer>,
         metrics: Arc<PipelineMetrics>,
+        board: Arc<DriftBoard>,
     ) -> anyhow::Result<DriftStage> {
         Ok(DriftStage {
             settings: settings.clone(),
             producer,
             metrics,
             tracker: DriftTracker::new(settings)?,
+            board,
         })
     }
 
@@ -67,6 +72,7 @@ impl DriftStage {
     }
 
     fn publish(&self, outcome: DriftOutcome) -> anyhow::Result<()> {
+        self.board.add(&outcome);
         let k = &self.settings.kafka;
         for report in &outcome.reports {
             self.send(&k.drift_topic, &report.column, &serde_json::to_vec(report)?)?;

@@ -8,7 +8,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use driftline_operators::drift::monitor::{
-    DriftMonitor, DriftOutcome, Finish, MonitorSettings, RowOrigins,
+    DriftMonitor, DriftOutcome, Finish, ModelRef, MonitorSettings, RowOrigins,
 };
 use driftline_operators::drift::profile::{ColumnRole, ProfileBuilder, ReferenceProfile};
 use driftline_operators::drift::WindowConfig;
@@ -56,6 +56,8 @@ pub struct DriftTracker {
     variant_names: Vec<String>,
     agreement: AgreementWindow,
     agreement_report: Option<ShadowAgreementReport>,
+    /// The serving model of the latest batch, named on every report.
+    model: Option<ModelRef>,
 }
 
 impl DriftTracker {
@@ -94,6 +96,7 @@ impl DriftTracker {
             variant_names,
             agreement: AgreementWindow::default(),
             agreement_report: None,
+            model: None,
         })
     }
 
@@ -106,6 +109,24 @@ impl DriftTracker {
     /// `warmup_events` rows: a batch that crosses it is split, and its rest starts the first
     /// window.
     pub fn observe(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
+        self.model = input.variants.first().map(|m| ModelRef {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            sha256: m.sha256.clone(),
+        });
+        let outcome = self.observe_rows(input, now_ms)?;
+        Ok(self.named(outcome))
+    }
+
+    /// Names the serving model on each report.
+    fn named(&self, mut outcome: DriftOutcome) -> DriftOutcome {
+        for report in &mut outcome.reports {
+            report.model.clone_from(&self.model);
+        }
+        outcome
+    }
+
+    fn observe_rows(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
         let outputs = variants::watched_outputs(input)?;
         let columns = drift_columns(&input.batch, &outputs);
         self.agreement.observe(input);
@@ -177,7 +198,10 @@ impl DriftTracker {
     /// Ends the stream: every open window is reported (see [`Finish`]).
     pub fn finish(&mut self, how: Finish) -> anyhow::Result<DriftOutcome> {
         match &mut self.phase {
-            Phase::Monitoring(monitor) => Ok(monitor.finish(how)?),
+            Phase::Monitoring(monitor) => {
+                let outcome = monitor.finish(how)?;
+                Ok(self.named(outcome))
+            }
             Phase::Warming(_) => Ok(DriftOutcome::default()),
         }
     }
@@ -197,7 +221,10 @@ impl DriftTracker {
         let processing_time = self.settings.drift.window == WindowKind::Time
             && self.settings.drift.time_source == TimeSource::Processing;
         match (processing_time, &mut self.phase) {
-            (true, Phase::Monitoring(monitor)) => Ok(monitor.tick(now_ms)?),
+            (true, Phase::Monitoring(monitor)) => {
+                let outcome = monitor.tick(now_ms)?;
+                Ok(self.named(outcome))
+            }
             _ => Ok(DriftOutcome::default()),
         }
     }
