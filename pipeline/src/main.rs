@@ -56,9 +56,12 @@ fn run_command(config: Option<&std::path::Path>) -> anyhow::Result<()> {
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_millis(settings.pipeline.shutdown_grace_ms);
+    // Listening before the model loads: a SIGTERM during startup (a rollout that changes its
+    // mind) is then a clean stop once the pipeline is up, not death by the signal's default.
+    let signals = ShutdownSignals::install();
     let pipeline = Pipeline::build(settings)?;
     let shutdown = async move {
-        shutdown_signal().await;
+        signals.wait().await;
         grace_watchdog(grace);
     };
     let summary = pipeline.run(shutdown).await?;
@@ -82,22 +85,37 @@ fn grace_watchdog(grace: std::time::Duration) {
         });
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: draining"),
-                _ = int.recv() => tracing::info!("SIGINT: draining"),
+/// SIGINT and SIGTERM, listened for from [`ShutdownSignals::install`] on.
+struct ShutdownSignals {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let streams = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => None,
+        };
+        ShutdownSignals { streams }
+    }
+
+    /// Resolves on the first SIGINT or SIGTERM since [`ShutdownSignals::install`].
+    async fn wait(self) {
+        match self.streams {
+            Some((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: draining"),
+                    _ = int.recv() => tracing::info!("SIGINT: draining"),
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; waiting for Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
+            None => {
+                tracing::warn!("cannot install signal handlers; waiting for Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

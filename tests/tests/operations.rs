@@ -356,3 +356,29 @@ async fn readyz_follows_a_broker_outage_and_nothing_is_lost() {
     assert_eq!(inputs.len(), events.len());
     assert!(lost.is_empty(), "{} inputs without output", lost.len());
 }
+
+/// A SIGTERM that arrives while driftline is still starting (model loaded, clients connecting)
+/// is a clean stop, exit 0, not death by the signal: the handlers are installed before the model
+/// loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_startup_is_a_clean_stop() {
+    let broker = Tansu::start();
+    let b = broker.bootstrap.as_str();
+    create_topics(b, &[("in", 1), ("out", 1), ("dlq", 1)]).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("driftline.log");
+    let mut driftline =
+        DriftlineProcess::start(&pipeline_env(b, "in", "out", "dlq", "early-stop"), &log);
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("models loaded")
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "never loaded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = driftline.terminate(Duration::from_secs(30));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "exit {status}; log:\n{text}");
+    assert!(text.contains("SIGTERM: draining"), "{text}");
+}
