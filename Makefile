@@ -18,7 +18,7 @@ export TANSU_BIN      := $(TANSU)
 CARGO_DENY := $(TOOLS)/bin/cargo-deny
 CARGO_FUZZ := $(TOOLS)/bin/cargo-fuzz
 
-.PHONY: help run run-tansu tansu test soak fuzz deny bench bench-e2e bench-gpu-pack lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus clean-tools
+.PHONY: help run run-tansu tansu test soak fuzz deny bench bench-e2e bench-report bench-gpu-pack lint lint-deploy fmt validate converter-fixtures build-deps kcat prometheus chromium clean-tools
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ run-tansu: $(VENV_OK) build-deps $(TANSU) ## The demo against tansu, started as 
 	$(CARGO) build -q -p driftline --bin driftline
 	bash scripts/run-tansu.sh "$${CARGO_TARGET_DIR:-target}/debug/driftline" $(DEMO_ARGS)
 
-test: $(VENV_OK) build-deps $(TANSU) kcat prometheus ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
+test: $(VENV_OK) build-deps $(TANSU) kcat prometheus chromium ## Unit, in-process (embedded broker) and end-to-end (tansu, kcat, confluent-kafka, Prometheus) tests
 	$(CARGO) build -p driftline --bin driftline -p driftline-benches --bin bench_gpu
 	$(CARGO) test -p driftline-benches --bins
 	$(CARGO) test --workspace --exclude driftline-benches
@@ -57,6 +57,9 @@ bench: $(VENV_OK) build-deps ## Criterion benches (see BENCHMARKS.md)
 
 bench-e2e: $(VENV_OK) build-deps $(TANSU) ## End-to-end harness: (a)-(f) on the MockCluster, (a),(b) on tansu, latency at half load, RSS over 10M events (BENCH_E2E_ARGS="--events N --repeats R --rss-events N")
 	$(CARGO) run --release -q -p driftline-benches --bin bench_e2e -- $(BENCH_E2E_ARGS)
+
+bench-report: $(VENV_OK) build-deps chromium ## The drift report at 100 columns x 500 windows: size, and headless Chromium's time to open and draw it (BENCHMARKS.md)
+	$(CARGO) run --release -q -p driftline-benches --bin bench_report
 
 bench-gpu-pack: $(VENV_OK) ## Pack the GPU benchmark for a lent H100/H200 into .ort-gpu and .gpu-bench (then run benches/gpu/run-on-device.sh there; BENCHMARKS.md, "GPU")
 	bash benches/gpu/pack.sh
@@ -96,6 +99,10 @@ $(TANSU):
 # librdkafka is built with TLS (SASL_SSL, SCRAM) against the system's OpenSSL.
 build-deps:
 	@dpkg -s libssl-dev pkg-config >/dev/null 2>&1 || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev pkg-config; }
+
+# Debian's chromium, headless: the browser the report and live-page tests look through.
+chromium:
+	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 kcat:
 	@command -v kcat >/dev/null || { (apt-get update -qq || true) && apt-get install -y -qq kcat; }

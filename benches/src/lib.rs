@@ -12,6 +12,7 @@ use driftline_operators::infer::{load_runtime, InferenceModel, ModelOptions, Pro
 use driftline_operators::schema::{EventSchema, FeatureSpec, FeatureType};
 
 pub mod in_process;
+pub mod report_data;
 
 /// A path relative to the repository root.
 pub fn repo_path(relative: &str) -> PathBuf {

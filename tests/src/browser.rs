@@ -75,16 +75,21 @@ pub fn render(url: &str) -> Rendered {
     Rendered { dom, log }
 }
 
-/// A screenshot of `url`, `width` × `height` pixels, to `png`.
+/// A screenshot of `url`, `width` × `height` pixels, to `png`, checked to hold a picture.
 pub fn screenshot(url: &str, png: &Path, width: u32, height: u32) {
+    screenshot_unchecked(url, png, width, height);
+    let size = std::fs::metadata(png).map_or(0, |m| m.len());
+    assert!(size > 10_000, "a screenshot of {url} ({size} bytes)");
+}
+
+/// A screenshot of `url` to `png`, as it comes (a blank page's is small).
+pub fn screenshot_unchecked(url: &str, png: &Path, width: u32, height: u32) {
     let mut cmd = chromium();
     cmd.arg(format!("--screenshot={}", png.display()))
         .arg(format!("--window-size={width},{height}"))
         .arg("--hide-scrollbars")
         .arg(url);
     run_bounded(cmd, Duration::from_secs(60));
-    let size = std::fs::metadata(png).map_or(0, |m| m.len());
-    assert!(size > 10_000, "a screenshot of {url} ({size} bytes)");
 }
 
 /// The text of every cell of the rows of the first `<table class="{class}">` after `from` in

@@ -20,11 +20,13 @@ pub struct PageInfo<'a> {
     pub refresh_s: Option<u32>,
 }
 
+/// `content-visibility: auto` lets the browser skip laying out and drawing the column sections
+/// off screen: a page of 100 columns opens as fast as its first screen.
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222}\
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:2em}table{border-collapse:collapse;font-size:12px}\
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f4f4f4}td.name,th.name{text-align:left}\
 .drift{color:#b2182b;font-weight:bold}.ok{color:#1b7837}.none{color:#777}.badge{font-size:12px;padding:1px 6px;border-radius:3px;background:#eee}\
-.badge.open{background:#fddbc7;color:#b2182b}section.column{margin:1.5em 0;padding-top:.5em;border-top:1px dashed #ddd}\
+.badge.open{background:#fddbc7;color:#b2182b}section.column{margin:1.5em 0;padding-top:.5em;border-top:1px dashed #ddd;content-visibility:auto;contain-intrinsic-size:auto 700px}\
 details{margin:.5em 0}dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}dd{margin:0}";
 
 /// Escapes text for HTML content and attribute values.
