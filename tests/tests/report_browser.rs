@@ -232,6 +232,8 @@ fn a_comparison_renders_as_the_same_page() {
         "D",
     );
     assert!(rows[0][5].starts_with("drift"), "{:?}", rows[0]);
+    let url = format!("file://{}", page.display());
+    browser::screenshot(&url, &dir.path().join("drift.png"), 1280, 1200);
 }
 
 /// The live page of a running instance shows what /drift.json holds; after it stops, the report
@@ -308,6 +310,8 @@ async fn the_live_page_and_a_report_from_the_topics_match_batch() {
         temperature["latest"]["psi"]["value"].as_f64().expect("psi"),
         "live psi",
     );
+    let live_page = format!("http://{health}/drift");
+    browser::screenshot(&live_page, &dir.path().join("live.png"), 1280, 1600);
     let status = process.terminate(Duration::from_secs(30));
     assert!(
         status.success(),
