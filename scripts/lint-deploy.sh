@@ -129,6 +129,8 @@ METRICS = {
     # Also exported (pipeline/src/telemetry/otel.rs), though not in the list.
     "driftline_delivery_failures_total": set(),
     "driftline_consumer_errors_total": set(),
+    "driftline_consumer_commits_total": set(),
+    "driftline_consumer_commit_failures_total": set(),
     "driftline_consumer_lag": {"messaging_destination_name", "messaging_destination_partition_id"},
     "driftline_drift_score": {"driftline_column", "driftline_statistic"},
     "driftline_drift_drifting": {"driftline_column"},

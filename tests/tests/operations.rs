@@ -114,6 +114,11 @@ async fn prometheus_scrapes_events_latency_stages_and_lag() {
         .collect();
     assert_eq!(partitions, BTreeSet::from(["0", "1", "2"]), "{lag:?}");
     assert!(lag.iter().all(|(_, v)| *v == 0.0), "caught up: {lag:?}");
+    // Every commit's result is counted: some accepted, none refused in a quiet run.
+    let commits = prom.query("driftline_consumer_commits_total");
+    assert!(value(&commits).is_some_and(|v| v >= 1.0), "{commits:?}");
+    let refused = prom.query("driftline_consumer_commit_failures_total");
+    assert_eq!(value(&refused), Some(0.0), "{refused:?}");
     let model = prom.query("driftline_model_info");
     assert_eq!(
         model

@@ -21,6 +21,8 @@ use crate::telemetry::metrics::PipelineMetrics;
 /// How long a revoke waits for the revoked partitions' in-flight outputs to be acknowledged.
 /// The group's rebalance waits with it, so it is short; what is left is redelivered.
 const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an assignment waits to log the committed offsets it resumes from.
+const COMMITTED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The consumer type of the pipeline.
 pub type SourceConsumer = StreamConsumer<SourceContext>;
@@ -111,18 +113,56 @@ impl ConsumerContext for SourceContext {
                 for p in partitions.elements() {
                     self.tracker.assign(p.topic(), p.partition());
                 }
-                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                // Where this instance resumes: the group's committed offsets (a partition with
+                // none starts at auto.offset.reset). After a crash, the gap between these and
+                // what was processed is the duplicates.
+                let from = consumer
+                    .committed_offsets((*partitions).clone(), COMMITTED_LOOKUP_TIMEOUT)
+                    .map_or_else(|e| format!("unknown ({e})"), |c| describe(&c));
+                tracing::info!(partitions = partitions.count(), committed = %from, "partitions assigned");
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "offset commit");
+    /// Every commit's result: where committed offsets go is what a restarted group resumes
+    /// from, so a refused one is counted and said with its reason.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let refused: Vec<String> = (offsets.elements().iter())
+            .filter_map(|p| {
+                p.error()
+                    .err()
+                    .map(|e| format!("{}[{}]: {e}", p.topic(), p.partition()))
+            })
+            .collect();
+        match result {
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {} // nothing new
+            Err(e) => {
+                PipelineMetrics::add(&self.metrics.commit_failures, 1);
+                tracing::warn!(error = %e, offsets = %describe(offsets), partitions_refused = ?refused, "offset commit refused");
+            }
+            Ok(()) if !refused.is_empty() => {
+                PipelineMetrics::add(&self.metrics.commit_failures, 1);
+                tracing::warn!(partitions_refused = ?refused, "offset commit refused for some partitions");
+            }
+            Ok(()) => {
+                PipelineMetrics::add(&self.metrics.commits, 1);
+                tracing::debug!(offsets = %describe(offsets), "offsets committed");
+            }
         }
     }
+}
+
+/// `topic[partition]@offset, ...`, for logs.
+fn describe(offsets: &TopicPartitionList) -> String {
+    (offsets.elements().iter())
+        .map(|p| match p.offset() {
+            rdkafka::Offset::Offset(o) => format!("{}[{}]@{o}", p.topic(), p.partition()),
+            other => format!("{}[{}]@{other:?}", p.topic(), p.partition()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Stores committable offsets in the consumer (librdkafka commits them in the background).

@@ -196,6 +196,10 @@ pub struct PipelineMetrics {
     pub batches: AtomicU64,
     pub delivery_failures: AtomicU64,
     pub consumer_errors: AtomicU64,
+    /// Offset commits the group coordinator accepted, and those it refused (a commit with
+    /// nothing new to commit counts as neither).
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
     /// `traceparent`/`tracestate` headers over 512 bytes, not carried to the predictions.
     pub trace_headers_dropped: AtomicU64,
     /// Dead letters the producer refused whole, sent again without key, payload and original
@@ -250,6 +254,8 @@ impl PipelineMetrics {
             batches: Default::default(),
             delivery_failures: Default::default(),
             consumer_errors: Default::default(),
+            commits: Default::default(),
+            commit_failures: Default::default(),
             trace_headers_dropped: Default::default(),
             minimal_dead_letters: Default::default(),
             drift_reports: Default::default(),

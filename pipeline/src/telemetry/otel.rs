@@ -158,6 +158,16 @@ impl MetricsExporter {
                 |m| &m.consumer_errors,
             ),
             (
+                "driftline.consumer.commits",
+                "Offset commits the group coordinator accepted",
+                |m| &m.commits,
+            ),
+            (
+                "driftline.consumer.commit_failures",
+                "Offset commits refused (a stale generation, a rebalance, a broker error), logged with their reason",
+                |m| &m.commit_failures,
+            ),
+            (
                 "driftline.trace_headers.dropped",
                 "traceparent/tracestate headers over 512 bytes, not carried to predictions",
                 |m| &m.trace_headers_dropped,
