@@ -258,6 +258,12 @@ async fn crash_run(run: CrashRun) {
         run.instances,
         ledger.summary()
     );
+    // Where each instance resumed (the committed offsets at each assignment) and any refused
+    // commit: what the duplicates come from (shown with --nocapture).
+    println!(
+        "{}",
+        log_lines(dir.path(), &["partitions assigned", "commit refused"])
+    );
     assert_eq!(ledger.inputs, run.events as usize);
     // Lost: the group committed past it, and no output names it. Pending: not yet committed.
     let committed_at = |partition: i32| committed[partition as usize];
@@ -279,6 +285,28 @@ async fn crash_run(run: CrashRun) {
         logs(dir.path())
     );
     assert_eq!(ledger.wrong_keys, 0);
+}
+
+/// The lines of every instance's log that contain one of `needles`.
+fn log_lines(dir: &std::path::Path, needles: &[&str]) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for line in text
+            .lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n)))
+        {
+            out.push(format!(
+                "{}: {line}",
+                f.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+    }
+    out.join("\n")
 }
 
 /// The last lines of every instance's log, for a failure message.
