@@ -427,8 +427,36 @@ fn bin_labels(r: &DriftReport) -> Vec<String> {
     }
 }
 
-/// Every window's numbers, one short row each (end tags left out, as HTML allows: the table is
-/// most of the page's size).
+/// Windows listed as table rows; older ones are listed as text lines below the table. A page of
+/// 100 columns × 500 windows as table cells is 400 000 elements for the browser to build; as
+/// one text block per column it is grep-able and opens in a fraction of the time.
+pub const TABLE_WINDOWS: usize = 50;
+
+/// One window's numbers as cells: panes, [events], psi, kl, effect, p, verdict and alert.
+fn window_cells(r: &DriftReport, open: bool, with_events: bool) -> [String; 7] {
+    let (effect, _, p, _) = test_of(r);
+    let verdict = match r.verdict.drift {
+        Some(true) => "drift",
+        Some(false) => "no",
+        None => "none",
+    };
+    [
+        format!("{}-{}", r.window.first_pane, r.window.last_pane),
+        if with_events {
+            r.window.events.to_string()
+        } else {
+            String::new()
+        },
+        opt_number(r.psi.as_ref().map(|s| s.value)),
+        opt_number(r.kl.as_ref().map(|s| s.value)),
+        opt_number(effect),
+        opt_number(p),
+        format!("{verdict}{}", if open { " open" } else { "" }),
+    ]
+}
+
+/// Every window's numbers: the latest [`TABLE_WINDOWS`] as a table (end tags left out, as HTML
+/// allows), the older ones as aligned text lines with the same columns.
 fn windows_table(html: &mut String, c: &ColumnHistory, open: &[bool]) {
     let test = c.test_kind().name();
     let effect = match c.test_kind() {
@@ -438,40 +466,65 @@ fn windows_table(html: &mut String, c: &ColumnHistory, open: &[bool]) {
     // Count windows hold the same number of events: said once, not on every row.
     let first_events = c.reports.front().map_or(0, |r| r.window.events);
     let same_events = c.reports.iter().all(|r| r.window.events == first_events);
+    let older = c.reports.len().saturating_sub(TABLE_WINDOWS);
     let _ = writeln!(
         html,
-        "<details><summary>Every window ({} windows{}; p threshold {}; \"open\": the alert was open)</summary><table class=\"windows\"><thead><tr><th>panes{}<th>psi<th>kl<th>{test} {effect}<th>{test} p<th>verdict</thead><tbody>",
+        "<details><summary>Every window ({} windows{}; p threshold {}; \"open\": the alert was open)</summary>",
         c.reports.len(),
         if same_events { format!(" of {first_events} events") } else { String::new() },
         c.latest_judged()
             .and_then(|r| test_of(r).3)
             .map_or("–".into(), number),
-        if same_events { "" } else { "<th>events" },
     );
-    for (r, open) in c.reports.iter().zip(open) {
-        let (effect, _, p, _) = test_of(r);
-        let verdict = match r.verdict.drift {
-            Some(true) => "drift",
-            Some(false) => "no",
-            None => "none",
-        };
-        let events = match same_events {
-            true => String::new(),
-            false => format!("<td>{}", r.window.events),
-        };
+    let headers = [
+        "panes",
+        if same_events { "" } else { "events" },
+        "psi",
+        "kl",
+        &format!("{test} {effect}"),
+        &format!("{test} p"),
+        "verdict",
+    ];
+    if older > 0 {
         let _ = writeln!(
             html,
-            "<tr><td>{}-{}{events}<td>{}<td>{}<td>{}<td>{}<td>{verdict}{}",
-            r.window.first_pane,
-            r.window.last_pane,
-            opt_number(r.psi.as_ref().map(|s| s.value)),
-            opt_number(r.kl.as_ref().map(|s| s.value)),
-            opt_number(effect),
-            opt_number(p),
-            if *open { " open" } else { "" },
+            "<pre class=\"windows-text\">{}",
+            text_line(&headers.map(String::from))
         );
+        for (r, open) in c.reports.iter().zip(open).take(older) {
+            let _ = writeln!(html, "{}", text_line(&window_cells(r, *open, !same_events)));
+        }
+        html.push_str("</pre>\n");
+    }
+    html.push_str("<table class=\"windows\"><thead><tr>");
+    for h in headers.iter().filter(|h| !h.is_empty()) {
+        let _ = write!(html, "<th>{h}");
+    }
+    html.push_str("</thead><tbody>\n");
+    for (r, open) in c.reports.iter().zip(open).skip(older) {
+        html.push_str("<tr>");
+        for cell in window_cells(r, *open, !same_events)
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1 || !same_events)
+        {
+            let _ = write!(html, "<td>{}", cell.1);
+        }
+        html.push('\n');
     }
     html.push_str("</tbody></table></details>\n");
+}
+
+/// Cells as one line of fixed-width text (an empty cell takes no room).
+fn text_line(cells: &[String; 7]) -> String {
+    let widths = [9, 7, 9, 9, 13, 13, 10];
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        if !cell.is_empty() {
+            let _ = write!(line, "{cell:<width$}");
+        }
+    }
+    line.trim_end().to_string()
 }
 
 fn bins_table(html: &mut String, r: &DriftReport, labels: &[String]) {

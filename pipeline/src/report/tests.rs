@@ -105,3 +105,36 @@ fn the_page_has_a_section_per_column_its_numbers_and_nothing_external() {
     }
     assert!(html.contains("<svg"), "charts are inline SVG");
 }
+
+#[test]
+fn older_windows_are_text_lines_and_the_latest_a_table() {
+    use crate::report::page::TABLE_WINDOWS;
+    let n = TABLE_WINDOWS as u64 + 10;
+    let history = DriftHistory::of((0..n).map(|w| report("t", w, 0.01, Some(false))), []);
+    let info = PageInfo {
+        title: "t",
+        source: "s",
+        refresh_s: None,
+    };
+    let html = render(&history, &info);
+    let text = &html[html
+        .find("<pre class=\"windows-text\">")
+        .expect("text lines")..];
+    let text = &text[..text.find("</pre>").expect("end")];
+    // A header line and the ten oldest windows, panes 0-1 to 18-19.
+    assert_eq!(text.lines().count(), 11, "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .expect("line")
+            .starts_with("0-1      0.0100"),
+        "{text}"
+    );
+    let table = &html[html.find("<table class=\"windows\">").expect("table")..];
+    let table = &table[..table.find("</table>").expect("end")];
+    assert_eq!(table.matches("<tr><td>").count(), TABLE_WINDOWS);
+    assert!(
+        table.contains("<tr><td>20-21<td>"),
+        "the table starts after the text"
+    );
+}
