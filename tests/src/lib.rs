@@ -577,6 +577,22 @@ pub fn malformed_payloads() -> Vec<(&'static [u8], &'static str)> {
     ]
 }
 
+/// How many partitions `topic` has.
+pub fn partition_count(bootstrap: &str, topic: &str) -> i32 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| t.partitions().len() as i32)
+        .sum()
+}
+
 /// Number of records in a topic (sum of high watermarks; topics here are never compacted).
 pub fn topic_size(bootstrap: &str, topic: &str, partitions: i32) -> i64 {
     watermarks(bootstrap, topic, partitions)

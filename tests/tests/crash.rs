@@ -260,10 +260,9 @@ async fn crash_run(run: CrashRun) {
     );
     // Where each instance resumed (the committed offsets at each assignment) and any refused
     // commit: what the duplicates come from (shown with --nocapture).
-    println!(
-        "{}",
-        log_lines(dir.path(), &["partitions assigned", "commit refused"])
-    );
+    // With RUST_LOG=info,driftline::kafka::consumer=debug the accepted commits show too.
+    let needles = ["partitions assigned", "commit refused", "offsets committed"];
+    println!("{}", log_lines(dir.path(), &needles));
     assert_eq!(ledger.inputs, run.events as usize);
     // Lost: the group committed past it, and no output names it. Pending: not yet committed.
     let committed_at = |partition: i32| committed[partition as usize];
