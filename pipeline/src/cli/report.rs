@@ -18,7 +18,7 @@ use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::report::history::DriftHistory;
 use crate::report::page::{self, PageInfo};
-use crate::report::read::{self, TopicRange};
+use crate::report::read::{self, parse_time, TopicRange};
 
 /// The KS level of `driftline drift` (scipy's customary 0.05; its table says the same).
 const COMPARISON_ALPHA: f64 = 0.05;
@@ -132,43 +132,6 @@ fn sibling_alerts(drift: &Path) -> Option<PathBuf> {
     let stem = name.strip_suffix(".drift.jsonl")?;
     let alerts = drift.with_file_name(format!("{stem}.alerts.jsonl"));
     alerts.is_file().then_some(alerts)
-}
-
-/// Epoch milliseconds, or UTC `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-pub fn parse_time(text: &str) -> anyhow::Result<i64> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    let bad = || anyhow::anyhow!("`{text}` is neither epoch milliseconds nor YYYY-MM-DDTHH:MM:SSZ");
-    let t = text.strip_suffix('Z').ok_or_else(bad)?;
-    let (date, time) = t.split_once('T').ok_or_else(bad)?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms
-        .split(':')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    if d.len() != 3 || h.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
-        return Err(bad());
-    }
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().map_err(|_| bad())?;
-    // Days from civil (H. Hinnant).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2]) * 1000) + millis)
 }
 
 /// One comparison as a one-window report: PSI and KL at their thresholds, KS at 0.05, each

@@ -1,8 +1,8 @@
 use driftline_operators::drift::monitor::{AlertEvent, AlertState, DriftReport};
 
-use crate::cli::report::parse_time;
 use crate::report::history::DriftHistory;
 use crate::report::page::{escape, number, render, utc, PageInfo};
+use crate::report::read::parse_time;
 
 /// A report as the monitor writes it, for column `column`'s window `w` (panes 2w, 2w+1).
 fn report(column: &str, w: u64, psi: f64, drift: Option<bool>) -> DriftReport {
