@@ -177,8 +177,12 @@ impl BatchOutcome {
             bail!("{} holds no events", input.display());
         }
         if self.rejected == self.events {
+            let what = match self.model {
+                Some(_) => "scored",
+                None => "valid",
+            };
             bail!(
-                "no event was valid: {} of {} rejected, by {commonest} (each is in {rejects})",
+                "no event was {what}: {} of {} rejected, by {commonest} (each is in {rejects})",
                 self.rejected,
                 self.events
             );
