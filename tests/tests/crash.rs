@@ -258,8 +258,8 @@ async fn crash_run(run: CrashRun) {
         run.instances,
         ledger.summary()
     );
-    // Where each instance resumed (the committed offsets at each assignment) and any refused
-    // commit: what the duplicates come from (shown with --nocapture).
+    // Each instance's assignments and any refused commit: what the duplicates come from (shown
+    // with --nocapture).
     // With RUST_LOG=info,driftline::kafka::consumer=debug the accepted commits show too.
     let needles = ["partitions assigned", "commit refused", "offsets committed"];
     println!("{}", log_lines(dir.path(), &needles));

@@ -21,8 +21,6 @@ use crate::telemetry::metrics::PipelineMetrics;
 /// How long a revoke waits for the revoked partitions' in-flight outputs to be acknowledged.
 /// The group's rebalance waits with it, so it is short; what is left is redelivered.
 const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long an assignment waits to log the committed offsets it resumes from.
-const COMMITTED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The consumer type of the pipeline.
 pub type SourceConsumer = StreamConsumer<SourceContext>;
@@ -113,13 +111,7 @@ impl ConsumerContext for SourceContext {
                 for p in partitions.elements() {
                     self.tracker.assign(p.topic(), p.partition());
                 }
-                // Where this instance resumes: the group's committed offsets (a partition with
-                // none starts at auto.offset.reset). After a crash, the gap between these and
-                // what was processed is the duplicates.
-                let from = consumer
-                    .committed_offsets((*partitions).clone(), COMMITTED_LOOKUP_TIMEOUT)
-                    .map_or_else(|e| format!("unknown ({e})"), |c| describe(&c));
-                tracing::info!(partitions = partitions.count(), committed = %from, "partitions assigned");
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
