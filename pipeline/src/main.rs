@@ -248,23 +248,10 @@ fn drift_command(args: driftline::cli::args::DriftArgs) -> ExitCode {
             }
         },
         "table" => print!("{}", driftline::cli::drift::table(&comparison)),
-        "html" => {
-            let column = args.column.as_deref().unwrap_or("value");
-            let report =
-                driftline::cli::report::comparison_report(&comparison, column, &args.reference);
-            let source = format!(
-                "driftline drift: {} against the reference {}",
-                args.current.display(),
-                args.reference.display()
-            );
-            let history = driftline::report::history::DriftHistory::of([report], []);
-            let info = driftline::report::page::PageInfo {
-                title: "driftline drift comparison",
-                source: &source,
-                refresh_s: None,
-            };
-            print!("{}", driftline::report::page::render(&history, &info));
-        }
+        "html" => print!(
+            "{}",
+            driftline::cli::report::comparison_page(&comparison, &request)
+        ),
         other => {
             eprintln!("error: --format must be json, table or html, not {other}");
             return ExitCode::FAILURE;

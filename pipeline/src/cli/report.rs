@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use driftline_operators::drift::alert::StatisticKind;
 use driftline_operators::drift::monitor::{
-    Correction, DriftReport, Family, KsReport, KsReportMethod, StatVerdict, Verdict, WindowBounds,
-    REPORT_SCHEMA_VERSION,
+    BinCounts, BinLabels, Correction, DriftReport, Family, KsReport, KsReportMethod, StatVerdict,
+    Verdict, WindowBounds, REPORT_SCHEMA_VERSION,
 };
 use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
 use driftline_operators::drift::{DriftComparison, KsMethod, SampleKind};
@@ -16,9 +16,10 @@ use crate::cli::args::ReportArgs;
 use crate::cli::drift::{compare, DriftRequest};
 use crate::clock::now_ms;
 use crate::config::Settings;
+use crate::report::format::{parse_time, utc};
 use crate::report::history::DriftHistory;
 use crate::report::page::{self, PageInfo};
-use crate::report::read::{self, parse_time, TopicRange};
+use crate::report::read::{self, TopicRange};
 
 /// The KS level of `driftline drift` (scipy's customary 0.05; its table says the same).
 const COMPARISON_ALPHA: f64 = 0.05;
@@ -68,14 +69,7 @@ fn gather(args: &ReportArgs) -> anyhow::Result<(DriftHistory, String)> {
             kl_threshold: 0.1,
         };
         let comparison = compare(&request)?;
-        let name = args.column.as_deref().unwrap_or("value");
-        let report = comparison_report(&comparison, name, reference);
-        let source = format!(
-            "driftline drift: {} against the reference {}",
-            current.display(),
-            reference.display()
-        );
-        return Ok((DriftHistory::of([report], []), source));
+        return Ok(comparison_history(&comparison, &request));
     }
     if args.reference.is_some() || args.current.is_some() {
         bail!("--reference and --current go together");
@@ -120,8 +114,8 @@ fn gather(args: &ReportArgs) -> anyhow::Result<(DriftHistory, String)> {
         "topics {} and {} on {bootstrap}, records from {} to {} UTC",
         k.drift_topic,
         k.alerts_topic,
-        page::utc(from_ms),
-        page::utc(to_ms)
+        utc(from_ms),
+        utc(to_ms)
     );
     Ok((history, source))
 }
@@ -134,9 +128,32 @@ fn sibling_alerts(drift: &Path) -> Option<PathBuf> {
     alerts.is_file().then_some(alerts)
 }
 
+/// One comparison as a one-report history, and its source in words.
+fn comparison_history(c: &DriftComparison, request: &DriftRequest<'_>) -> (DriftHistory, String) {
+    let column = request.column.unwrap_or("value");
+    let report = comparison_report(c, column, request.reference);
+    let source = format!(
+        "driftline drift: {} against the reference {}",
+        request.current.display(),
+        request.reference.display()
+    );
+    (DriftHistory::of([report], []), source)
+}
+
+/// The page of one comparison: what `driftline drift --format html` prints.
+pub fn comparison_page(c: &DriftComparison, request: &DriftRequest<'_>) -> String {
+    let (history, source) = comparison_history(c, request);
+    let info = PageInfo {
+        title: "driftline drift comparison",
+        source: &source,
+        refresh_s: None,
+    };
+    page::render(&history, &info)
+}
+
 /// One comparison as a one-window report: PSI and KL at their thresholds, KS at 0.05, each
 /// voting (the column drifts when any says so, as `driftline drift --fail-on-drift` decides).
-pub fn comparison_report(c: &DriftComparison, column: &str, reference: &Path) -> DriftReport {
+fn comparison_report(c: &DriftComparison, column: &str, reference: &Path) -> DriftReport {
     let stat = |s: &driftline_operators::drift::ScoreVerdict| StatVerdict {
         value: s.value,
         threshold: s.threshold,
@@ -194,17 +211,13 @@ pub fn comparison_report(c: &DriftComparison, column: &str, reference: &Path) ->
             alpha: COMPARISON_ALPHA,
             tests: 1,
         },
-        bins: c
-            .bins
-            .clone()
-            .unwrap_or(driftline_operators::drift::monitor::BinCounts {
-                edges_or_categories: driftline_operators::drift::monitor::BinLabels::Categories(
-                    Vec::new(),
-                ),
-                reference: Vec::new(),
-                current: Vec::new(),
-                missing: 0,
-            }),
+        // Every comparison carries its bins; only a JSON of an older driftline lacks them.
+        bins: c.bins.clone().unwrap_or(BinCounts {
+            edges_or_categories: BinLabels::Categories(Vec::new()),
+            reference: Vec::new(),
+            current: Vec::new(),
+            missing: 0,
+        }),
         verdict: Verdict {
             drift: Some(votes_for > 0),
             reason: None,

@@ -58,7 +58,7 @@ pub fn history(series: &StatisticSeries<'_>, alert_open: &[bool]) -> String {
     if let Err(e) = drawn {
         return format!(
             "<p>chart not drawn: {}</p>",
-            super::page::escape(&e.to_string())
+            super::format::escape(&e.to_string())
         );
     }
     svg
@@ -149,7 +149,7 @@ pub fn distribution(labels: &[String], reference: &[u64], current: &[u64]) -> St
     if let Err(e) = drawn {
         return format!(
             "<p>chart not drawn: {}</p>",
-            super::page::escape(&e.to_string())
+            super::format::escape(&e.to_string())
         );
     }
     svg

@@ -158,3 +158,35 @@ impl DriftHistory {
             .filter_map(|c| c.alerts.last())
     }
 }
+
+/// A report's test (KS for numeric columns, chi-square for categorical ones) as the page and the
+/// live JSON show it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestNumbers {
+    /// KS D or Cramér's V.
+    pub effect: Option<f64>,
+    /// The effect-size floor: `min_ks_statistic` or `min_cramers_v`.
+    pub floor: Option<f64>,
+    pub pvalue: Option<f64>,
+    /// The corrected threshold the p-value was judged by.
+    pub threshold: Option<f64>,
+}
+
+/// The numbers of `r`'s test; all `None` when it has none (a skipped statistic).
+pub fn test_numbers(r: &DriftReport) -> TestNumbers {
+    match (&r.ks, &r.chi_square) {
+        (Some(ks), _) => TestNumbers {
+            effect: Some(ks.statistic),
+            floor: Some(ks.min_statistic),
+            pvalue: Some(ks.pvalue),
+            threshold: Some(ks.threshold),
+        },
+        (None, Some(chi)) => TestNumbers {
+            effect: chi.cramers_v,
+            floor: Some(chi.min_cramers_v),
+            pvalue: Some(chi.pvalue),
+            threshold: Some(chi.threshold),
+        },
+        (None, None) => TestNumbers::default(),
+    }
+}

@@ -7,7 +7,7 @@ use driftline_operators::drift::monitor::{AlertEvent, DriftOutcome, DriftReport}
 use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
 use serde::Serialize;
 
-use crate::report::history::{ColumnHistory, DriftHistory};
+use crate::report::history::{test_numbers, ColumnHistory, DriftHistory};
 use crate::report::page::{self, PageInfo};
 
 /// Windows kept per column on the live page.
@@ -64,11 +64,7 @@ impl Default for DriftBoard {
 }
 
 fn point(r: &DriftReport) -> WindowPoint {
-    let (effect, pvalue) = match (&r.ks, &r.chi_square) {
-        (Some(ks), _) => (Some(ks.statistic), Some(ks.pvalue)),
-        (None, Some(chi)) => (chi.cramers_v, Some(chi.pvalue)),
-        (None, None) => (None, None),
-    };
+    let test = test_numbers(r);
     WindowPoint {
         first_pane: r.window.first_pane,
         last_pane: r.window.last_pane,
@@ -76,8 +72,8 @@ fn point(r: &DriftReport) -> WindowPoint {
         complete: r.window.complete,
         psi: r.psi.as_ref().map(|s| s.value),
         kl: r.kl.as_ref().map(|s| s.value),
-        effect,
-        pvalue,
+        effect: test.effect,
+        pvalue: test.pvalue,
         drift: r.verdict.drift,
     }
 }

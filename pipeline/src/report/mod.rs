@@ -3,10 +3,12 @@
 //! writes it from files or from the topics, `driftline drift --format html` for one comparison,
 //! and the health server shows it live at `/drift` (with `/drift.json`).
 pub mod charts;
+pub mod format;
 pub mod history;
 pub mod live;
 pub mod page;
 pub mod read;
+pub mod tables;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,9 @@ use driftline_operators::drift::monitor::{BinLabels, DriftReport};
 use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
 
 use crate::report::charts::{self, StatisticSeries};
-use crate::report::history::{ColumnHistory, DriftHistory};
+use crate::report::format::{anchor, escape, number, opt_number, utc};
+use crate::report::history::{test_numbers, ColumnHistory, DriftHistory};
+use crate::report::tables::{bins_table, windows_table};
 
 /// What the page says about itself.
 pub struct PageInfo<'a> {
@@ -28,91 +30,6 @@ td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f4f4
 .drift{color:#b2182b;font-weight:bold}.ok{color:#1b7837}.none{color:#777}.badge{font-size:12px;padding:1px 6px;border-radius:3px;background:#eee}\
 .badge.open{background:#fddbc7;color:#b2182b}section.column{margin:1.5em 0;padding-top:.5em;border-top:1px dashed #ddd;content-visibility:auto;contain-intrinsic-size:auto 700px}\
 details{margin:.5em 0}dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:bold}dd{margin:0}";
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A number as a person reads it: three significant digits, or scientific notation.
-pub fn number(v: f64) -> String {
-    let a = v.abs();
-    if v == 0.0 {
-        "0".into()
-    } else if (1e-3..1e5).contains(&a) {
-        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
-    } else {
-        format!("{v:.2e}")
-    }
-}
-
-fn opt_number(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), number)
-}
-
-/// Epoch milliseconds as UTC `YYYY-MM-DD HH:MM:SS` (civil-from-days, H. Hinnant).
-pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// An id for a column's section: letters, digits, `-` and `_` kept, anything else as `-`.
-pub fn anchor(column: &str) -> String {
-    let safe: String = (column.chars())
-        .map(|c| match c.is_ascii_alphanumeric() || c == '_' {
-            true => c,
-            false => '-',
-        })
-        .collect();
-    format!("column-{safe}")
-}
-
-/// The effect size of the column's test: KS D (numeric) or Cramér's V (categorical), with its
-/// floor; and its p-value with the threshold it was judged by.
-fn test_of(r: &DriftReport) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
-    match (&r.ks, &r.chi_square) {
-        (Some(ks), _) => (
-            Some(ks.statistic),
-            Some(ks.min_statistic),
-            Some(ks.pvalue),
-            Some(ks.threshold),
-        ),
-        (None, Some(chi)) => (
-            chi.cramers_v,
-            Some(chi.min_cramers_v),
-            Some(chi.pvalue),
-            Some(chi.threshold),
-        ),
-        (None, None) => (None, None, None, None),
-    }
-}
 
 fn verdict_cell(r: &DriftReport) -> String {
     match r.verdict.drift {
@@ -273,12 +190,12 @@ fn overview(html: &mut String, history: &DriftHistory) {
             threshold,
         });
         let test = latest.map_or(String::from("–"), |r| {
-            let (effect, _, p, _) = test_of(r);
+            let test = test_numbers(r);
             format!(
                 "{} {} (p {})",
                 c.test_kind().name(),
-                opt_number(effect),
-                opt_number(p)
+                opt_number(test.effect),
+                opt_number(test.pvalue)
             )
         });
         let _ = writeln!(
@@ -384,8 +301,8 @@ fn column_section(html: &mut String, c: &ColumnHistory) {
         c.reports.iter().map(f).collect()
     };
     let psi = series(&|r| r.psi.as_ref().map(|s| s.value));
-    let effect = series(&|r| test_of(r).0);
-    let (_, floor, _, _) = test_of(latest);
+    let effect = series(&|r| test_numbers(r).effect);
+    let floor = test_numbers(latest).floor;
     let effect_name = match c.test_kind() {
         StatisticKind::ChiSquare => "Cramér's V (chi-square) over the windows, floor in red",
         _ => "KS D over the windows, floor in red",
@@ -425,122 +342,4 @@ fn bin_labels(r: &DriftReport) -> Vec<String> {
             )
             .collect(),
     }
-}
-
-/// Windows listed as table rows; older ones are listed as text lines below the table. A page of
-/// 100 columns × 500 windows as table cells is 400 000 elements for the browser to build; as
-/// one text block per column it is grep-able and opens in a fraction of the time.
-pub const TABLE_WINDOWS: usize = 50;
-
-/// One window's numbers as cells: panes, [events], psi, kl, effect, p, verdict and alert.
-fn window_cells(r: &DriftReport, open: bool, with_events: bool) -> [String; 7] {
-    let (effect, _, p, _) = test_of(r);
-    let verdict = match r.verdict.drift {
-        Some(true) => "drift",
-        Some(false) => "no",
-        None => "none",
-    };
-    [
-        format!("{}-{}", r.window.first_pane, r.window.last_pane),
-        if with_events {
-            r.window.events.to_string()
-        } else {
-            String::new()
-        },
-        opt_number(r.psi.as_ref().map(|s| s.value)),
-        opt_number(r.kl.as_ref().map(|s| s.value)),
-        opt_number(effect),
-        opt_number(p),
-        format!("{verdict}{}", if open { " open" } else { "" }),
-    ]
-}
-
-/// Every window's numbers: the latest [`TABLE_WINDOWS`] as a table (end tags left out, as HTML
-/// allows), the older ones as aligned text lines with the same columns.
-fn windows_table(html: &mut String, c: &ColumnHistory, open: &[bool]) {
-    let test = c.test_kind().name();
-    let effect = match c.test_kind() {
-        StatisticKind::ChiSquare => "V",
-        _ => "D",
-    };
-    // Count windows hold the same number of events: said once, not on every row.
-    let first_events = c.reports.front().map_or(0, |r| r.window.events);
-    let same_events = c.reports.iter().all(|r| r.window.events == first_events);
-    let older = c.reports.len().saturating_sub(TABLE_WINDOWS);
-    let _ = writeln!(
-        html,
-        "<details><summary>Every window ({} windows{}; p threshold {}; \"open\": the alert was open)</summary>",
-        c.reports.len(),
-        if same_events { format!(" of {first_events} events") } else { String::new() },
-        c.latest_judged()
-            .and_then(|r| test_of(r).3)
-            .map_or("–".into(), number),
-    );
-    let headers = [
-        "panes",
-        if same_events { "" } else { "events" },
-        "psi",
-        "kl",
-        &format!("{test} {effect}"),
-        &format!("{test} p"),
-        "verdict",
-    ];
-    if older > 0 {
-        let _ = writeln!(
-            html,
-            "<pre class=\"windows-text\">{}",
-            text_line(&headers.map(String::from))
-        );
-        for (r, open) in c.reports.iter().zip(open).take(older) {
-            let _ = writeln!(html, "{}", text_line(&window_cells(r, *open, !same_events)));
-        }
-        html.push_str("</pre>\n");
-    }
-    html.push_str("<table class=\"windows\"><thead><tr>");
-    for h in headers.iter().filter(|h| !h.is_empty()) {
-        let _ = write!(html, "<th>{h}");
-    }
-    html.push_str("</thead><tbody>\n");
-    for (r, open) in c.reports.iter().zip(open).skip(older) {
-        html.push_str("<tr>");
-        for cell in window_cells(r, *open, !same_events)
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != 1 || !same_events)
-        {
-            let _ = write!(html, "<td>{}", cell.1);
-        }
-        html.push('\n');
-    }
-    html.push_str("</tbody></table></details>\n");
-}
-
-/// Cells as one line of fixed-width text (an empty cell takes no room).
-fn text_line(cells: &[String; 7]) -> String {
-    let widths = [9, 7, 9, 9, 13, 13, 10];
-    let mut line = String::new();
-    for (cell, width) in cells.iter().zip(widths) {
-        if !cell.is_empty() {
-            let _ = write!(line, "{cell:<width$}");
-        }
-    }
-    line.trim_end().to_string()
-}
-
-fn bins_table(html: &mut String, r: &DriftReport, labels: &[String]) {
-    html.push_str("<details><summary>Bins of the latest window</summary><table class=\"bins\"><thead><tr><th class=\"name\">bin</th><th>reference</th><th>current</th></tr></thead><tbody>\n");
-    for (i, label) in labels.iter().enumerate() {
-        let _ = writeln!(
-            html,
-            "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td></tr>",
-            escape(label),
-            r.bins.reference.get(i).copied().unwrap_or(0),
-            r.bins.current.get(i).copied().unwrap_or(0)
-        );
-    }
-    let _ = writeln!(
-        html,
-        "<tr><td class=\"name\">missing</td><td></td><td>{}</td></tr></tbody></table></details>",
-        r.bins.missing
-    );
 }

@@ -48,43 +48,6 @@ fn parse_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<
     Ok(Some(serde_json::from_value(value)?))
 }
 
-/// Epoch milliseconds, or UTC `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
-pub fn parse_time(text: &str) -> anyhow::Result<i64> {
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(ms);
-    }
-    let bad = || anyhow::anyhow!("`{text}` is neither epoch milliseconds nor YYYY-MM-DDTHH:MM:SSZ");
-    let t = text.strip_suffix('Z').ok_or_else(bad)?;
-    let (date, time) = t.split_once('T').ok_or_else(bad)?;
-    let d: Vec<i64> = date
-        .split('-')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let h: Vec<i64> = hms
-        .split(':')
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    if d.len() != 3 || h.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
-        return Err(bad());
-    }
-    let millis: i64 = format!("{frac:0<3}")[..3].parse().map_err(|_| bad())?;
-    // Days from civil (H. Hinnant).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(((days * 86_400 + h[0] * 3600 + h[1] * 60 + h[2]) * 1000) + millis)
-}
-
 /// What to read from the topics.
 pub struct TopicRange<'a> {
     pub bootstrap: &'a str,

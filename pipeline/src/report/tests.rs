@@ -1,8 +1,8 @@
 use driftline_operators::drift::monitor::{AlertEvent, AlertState, DriftReport};
 
+use crate::report::format::{escape, number, parse_time, utc};
 use crate::report::history::DriftHistory;
-use crate::report::page::{escape, number, render, utc, PageInfo};
-use crate::report::read::parse_time;
+use crate::report::page::{render, PageInfo};
 
 /// A report as the monitor writes it, for column `column`'s window `w` (panes 2w, 2w+1).
 fn report(column: &str, w: u64, psi: f64, drift: Option<bool>) -> DriftReport {
@@ -108,7 +108,7 @@ fn the_page_has_a_section_per_column_its_numbers_and_nothing_external() {
 
 #[test]
 fn older_windows_are_text_lines_and_the_latest_a_table() {
-    use crate::report::page::TABLE_WINDOWS;
+    use crate::report::tables::TABLE_WINDOWS;
     let n = TABLE_WINDOWS as u64 + 10;
     let history = DriftHistory::of((0..n).map(|w| report("t", w, 0.01, Some(false))), []);
     let info = PageInfo {

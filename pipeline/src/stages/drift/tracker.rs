@@ -109,11 +109,22 @@ impl DriftTracker {
     /// `warmup_events` rows: a batch that crosses it is split, and its rest starts the first
     /// window.
     pub fn observe(&mut self, input: &DriftInput, now_ms: i64) -> anyhow::Result<DriftOutcome> {
-        self.model = input.variants.first().map(|m| ModelRef {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            sha256: m.sha256.clone(),
-        });
+        // Rebuilt only when a reload changed the serving model, not on every batch.
+        let serving = input.variants.first();
+        let same = match (serving, &self.model) {
+            (Some(m), Some(r)) => {
+                m.sha256 == r.sha256 && m.name == r.name && m.version == r.version
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.model = serving.map(|m| ModelRef {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                sha256: m.sha256.clone(),
+            });
+        }
         let outcome = self.observe_rows(input, now_ms)?;
         Ok(self.named(outcome))
     }
