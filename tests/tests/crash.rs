@@ -286,23 +286,26 @@ async fn crash_run(run: CrashRun) {
     assert_eq!(ledger.wrong_keys, 0);
 }
 
-/// The lines of every instance's log that contain one of `needles`.
-fn log_lines(dir: &std::path::Path, needles: &[&str]) -> String {
+/// Every instance's log file, in name order.
+fn log_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
+    files
+}
+
+/// The lines of every instance's log that contain one of `needles`.
+fn log_lines(dir: &std::path::Path, needles: &[&str]) -> String {
     let mut out = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
+    for f in log_files(dir) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
         for line in text
             .lines()
             .filter(|l| needles.iter().any(|n| l.contains(n)))
         {
-            out.push(format!(
-                "{}: {line}",
-                f.file_name().unwrap_or_default().to_string_lossy()
-            ));
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            out.push(format!("{name}: {line}"));
         }
     }
     out.join("\n")
@@ -310,11 +313,7 @@ fn log_lines(dir: &std::path::Path, needles: &[&str]) -> String {
 
 /// The last lines of every instance's log, for a failure message.
 fn logs(dir: &std::path::Path) -> String {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
+    log_files(dir)
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(f).unwrap_or_default();
