@@ -14,6 +14,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
+use driftline_operators::performance::{classification, regression};
 
 use crate::cli::input::read_events;
 use crate::config::Settings;
@@ -190,9 +191,9 @@ fn score(
     }
     let output = output.unwrap_or_default();
     let value = match request.metric {
-        GateMetric::Accuracy => accuracy(&predictions, &labels),
+        GateMetric::Accuracy => accuracy(&predictions, &labels)?,
         GateMetric::Auc => auc(&predictions, &labels)?,
-        GateMetric::Rmse => rmse(&predictions, &labels),
+        GateMetric::Rmse => rmse(&predictions, &labels)?,
     };
     Ok((
         Score {
@@ -283,47 +284,32 @@ fn column_values(outputs: &[(String, ArrayRef)], spec: &str) -> anyhow::Result<V
     Ok(flat.iter().skip(k).step_by(width).copied().collect())
 }
 
-fn accuracy(predicted: &[f64], labels: &[f64]) -> f64 {
-    let right = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
-    right as f64 / labels.len() as f64
+/// The share of predictions equal to their label; both must be whole numbers (classes).
+fn accuracy(predicted: &[f64], labels: &[f64]) -> anyhow::Result<f64> {
+    let classes = |values: &[f64]| -> anyhow::Result<Vec<i64>> {
+        (values.iter())
+            .map(|&v| match v.fract() == 0.0 {
+                true => Ok(v as i64),
+                false => bail!("accuracy needs whole-number classes, not {v}"),
+            })
+            .collect()
+    };
+    classification::accuracy(&classes(labels)?, &classes(predicted)?)
+        .context("accuracy needs labeled events")
 }
 
-fn rmse(predicted: &[f64], labels: &[f64]) -> f64 {
-    let sum: f64 = predicted
-        .iter()
-        .zip(labels)
-        .map(|(p, l)| (p - l).powi(2))
-        .sum();
-    (sum / labels.len() as f64).sqrt()
+fn rmse(predicted: &[f64], labels: &[f64]) -> anyhow::Result<f64> {
+    regression::rmse(labels, predicted).context("rmse needs labeled events")
 }
 
-/// ROC AUC as the Mann–Whitney statistic with average ranks for ties (what scikit-learn's
-/// `roc_auc_score` gives). Labels must be 0 or 1, both present.
+/// ROC AUC of the positive-class scores (scikit-learn's `roc_auc_score`). Labels must be 0 or
+/// 1, both present.
 fn auc(scores: &[f64], labels: &[f64]) -> anyhow::Result<f64> {
     if labels.iter().any(|l| *l != 0.0 && *l != 1.0) {
         bail!("auc needs labels 0 and 1");
     }
-    let positives = labels.iter().filter(|l| **l == 1.0).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        bail!("auc needs both classes in the labeled file");
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let average_rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum +=
-            order[i..=j].iter().filter(|&&o| labels[o] == 1.0).count() as f64 * average_rank;
-        i = j + 1;
-    }
-    let (p, n) = (positives as f64, negatives as f64);
-    Ok((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+    let positive: Vec<bool> = labels.iter().map(|l| *l == 1.0).collect();
+    classification::roc_auc(&positive, scores).context("auc needs both classes in the labeled file")
 }
 
 #[cfg(test)]
@@ -352,7 +338,11 @@ mod tests {
 
     #[test]
     fn accuracy_and_rmse() {
-        assert_eq!(accuracy(&[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0, 0.0, 1.0]), 0.75);
-        assert!((rmse(&[1.0, 2.0], &[0.0, 0.0]) - (2.5f64).sqrt()).abs() < 1e-12);
+        assert_eq!(
+            accuracy(&[1.0, 0.0, 1.0, 1.0], &[1.0, 0.0, 0.0, 1.0]).unwrap(),
+            0.75
+        );
+        assert!(accuracy(&[0.5], &[1.0]).is_err());
+        assert!((rmse(&[1.0, 2.0], &[0.0, 0.0]).unwrap() - (2.5f64).sqrt()).abs() < 1e-12);
     }
 }
