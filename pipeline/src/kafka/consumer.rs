@@ -22,6 +22,10 @@ use crate::telemetry::metrics::PipelineMetrics;
 /// The group's rebalance waits with it, so it is short; what is left is redelivered.
 const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A revoke stops waiting when no acknowledgement came for this long: the sink is not
+/// delivering (a broker down), and waiting longer only holds the group's rebalance.
+const REVOKE_DRAIN_STALL: Duration = Duration::from_secs(1);
+
 /// The consumer type of the pipeline.
 pub type SourceConsumer = StreamConsumer<SourceContext>;
 
@@ -54,10 +58,16 @@ impl ClientContext for SourceContext {
 }
 
 impl SourceContext {
-    /// Waits, briefly, for the in-flight outputs of revoked partitions to be acknowledged, so
-    /// the commit that follows covers them. Stops early once nothing drains for a while (rows
-    /// still waiting in the open batch cannot drain while the source is in this callback).
-    fn drain(&self, partitions: &TopicPartitionList) {
+    /// Waits, bounded, for the in-flight outputs of revoked partitions to be acknowledged, so
+    /// the commit that follows covers them: every row already handed downstream can be (the
+    /// source's open batch cannot: it closes only after this callback). Each row left unacknowledged
+    /// here is processed again by the next owner, so giving up early is what made a rebalance
+    /// cost every row in flight as a duplicate (issue 22: up to 12 800 in `rebalance.rs`, when
+    /// this stopped after 200 ms without an acknowledgement). It stops after
+    /// [`REVOKE_DRAIN_TIMEOUT`], or after [`REVOKE_DRAIN_STALL`] without progress (a sink that
+    /// cannot deliver).
+    /// Returns the rows in flight when it started, and how long it waited.
+    fn drain(&self, partitions: &TopicPartitionList) -> (usize, Duration) {
         let in_flight = || -> usize {
             partitions
                 .elements()
@@ -67,9 +77,10 @@ impl SourceContext {
         };
         let start = Instant::now();
         let (mut last, mut last_change) = (in_flight(), Instant::now());
-        while last > 0
+        let before = last;
+        while last > self.tracker.open_rows()
             && start.elapsed() < REVOKE_DRAIN_TIMEOUT
-            && last_change.elapsed() < Duration::from_millis(200)
+            && last_change.elapsed() < REVOKE_DRAIN_STALL
         {
             std::thread::sleep(Duration::from_millis(5));
             let now = in_flight();
@@ -77,6 +88,7 @@ impl SourceContext {
                 (last, last_change) = (now, Instant::now());
             }
         }
+        (before, start.elapsed())
     }
 }
 
@@ -85,7 +97,7 @@ impl ConsumerContext for SourceContext {
         if let Rebalance::Revoke(partitions) = rebalance {
             // Drain, then commit what is acknowledged; events still in flight for these
             // partitions are redelivered to the next owner (duplicates, never losses).
-            self.drain(partitions);
+            let (in_flight_at_revoke, drained) = self.drain(partitions);
             let mut abandoned = 0;
             for p in partitions.elements() {
                 abandoned += self.tracker.revoke(p.topic(), p.partition());
@@ -95,6 +107,9 @@ impl ConsumerContext for SourceContext {
             }
             tracing::info!(
                 partitions = partitions.count(),
+                in_flight_at_revoke,
+                drain_ms = drained.as_millis() as u64,
+                open_rows = self.tracker.open_rows(),
                 in_flight_redelivered = abandoned,
                 "partitions revoked"
             );

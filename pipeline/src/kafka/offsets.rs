@@ -6,8 +6,13 @@
 //! [`OffsetStore`], so an offset is never committed ahead of an unacknowledged one before it.
 //! A partition's state exists only while it is assigned: acknowledgements arriving after a
 //! revoke are dropped (the new owner reprocesses those events: duplicates, never losses).
+//! An offset that is not above the last one registered (the consumer went back: a fetch from the
+//! committed offset after an assignment, or a broker handing out an offset twice) replaces what
+//! was registered from it on, so the in-flight offsets stay in order and every acknowledgement
+//! finds its offset; left unordered, one offset would never be matched and its partition would
+//! commit nothing more for as long as it stayed assigned (issue 22).
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -20,10 +25,14 @@ pub trait OffsetStore: Send + Sync {
 
 type PartitionKey = (Arc<str>, i32);
 
-/// Offsets in flight for one partition, oldest first, with whether each is done.
+/// Offsets in flight for one partition, oldest first (strictly increasing), with whether each
+/// is done.
 #[derive(Default)]
 struct PartitionOffsets {
     in_flight: VecDeque<(i64, bool)>,
+    /// Whether an offset was registered since the assignment (the first one is logged: it is
+    /// where this instance resumed the partition).
+    resumed: bool,
 }
 
 /// Tracks offsets of all assigned partitions; shared by the source and the producer callbacks.
@@ -32,6 +41,9 @@ pub struct OffsetTracker {
     partitions: DashMap<PartitionKey, PartitionOffsets>,
     store: OnceLock<Arc<dyn OffsetStore>>,
     failed: AtomicBool,
+    /// Rows in the source's open batch: registered, and not acknowledgeable while the source
+    /// waits in a rebalance callback (it closes the batch only after).
+    open_rows: AtomicUsize,
 }
 
 impl OffsetTracker {
@@ -45,9 +57,13 @@ impl OffsetTracker {
     }
 
     pub fn assign(&self, topic: &str, partition: i32) {
-        self.partitions
+        let mut p = self
+            .partitions
             .entry((Arc::from(topic), partition))
             .or_default();
+        // Assigned again without a revoke: the consumer resumes from the committed offset,
+        // which [`Self::register`] handles; the log says where.
+        p.resumed = false;
     }
 
     /// Forgets a partition; returns how many of its offsets were still in flight.
@@ -66,13 +82,21 @@ impl OffsetTracker {
 
     /// Registers a consumed offset; false when its partition is not assigned (not tracked).
     pub fn register(&self, topic: &Arc<str>, partition: i32, offset: i64) -> bool {
-        match self.partitions.get_mut(&(Arc::clone(topic), partition)) {
-            Some(mut p) => {
-                p.in_flight.push_back((offset, false));
-                true
-            }
-            None => false,
+        let Some(mut p) = self.partitions.get_mut(&(Arc::clone(topic), partition)) else {
+            return false;
+        };
+        if !p.resumed {
+            p.resumed = true;
+            tracing::info!(topic = %topic, partition, offset, "partition resumed");
         }
+        if p.in_flight.back().is_some_and(|&(last, _)| offset <= last) {
+            let kept = p.in_flight.partition_point(|&(o, _)| o < offset);
+            let replaced = p.in_flight.len() - kept;
+            p.in_flight.truncate(kept);
+            tracing::info!(topic = %topic, partition, offset, replaced, "the consumer went back on a partition; in-flight offsets from there on are registered again");
+        }
+        p.in_flight.push_back((offset, false));
+        true
     }
 
     /// Marks an offset's outputs acknowledged and stores the new low watermark, if it moved.
@@ -120,6 +144,15 @@ impl OffsetTracker {
         if let (Some(offset), Some(store)) = (watermark, self.store.get()) {
             store.store(topic, partition, offset);
         }
+    }
+
+    /// The source says how many rows its open batch holds (0 when it closes it).
+    pub fn set_open_rows(&self, rows: usize) {
+        self.open_rows.store(rows, Ordering::Relaxed);
+    }
+
+    pub fn open_rows(&self) -> usize {
+        self.open_rows.load(Ordering::Relaxed)
     }
 
     /// An output could not be delivered: the pipeline must stop without committing past it.
@@ -227,6 +260,30 @@ mod tests {
             stored.windows(2).all(|w| w[0].2 < w[1].2),
             "watermark only moves forward"
         );
+    }
+
+    #[test]
+    fn an_offset_registered_again_does_not_hold_its_partition_back() {
+        // The consumer goes back (a broker handing out offset 2 twice, then a fetch from the
+        // committed offset 1): every acknowledgement still finds its offset, and the watermark
+        // reaches the last offset once all are acknowledged.
+        let recorder = Arc::new(Recorder::default());
+        let tracker = OffsetTracker::new();
+        tracker.set_store(recorder.clone());
+        let t: Arc<str> = Arc::from("in");
+        tracker.assign("in", 0);
+        for o in [0, 1, 2, 2, 3, 4, 1, 2, 3, 4, 5] {
+            assert!(tracker.register(&t, 0, o));
+        }
+        assert_eq!(tracker.in_flight_of("in", 0), 6, "0, then 1-5 once each");
+        for o in [5, 4, 3, 2, 1, 0] {
+            tracker.acknowledge(&t, 0, o);
+        }
+        assert_eq!(
+            recorder.0.lock().expect("lock").last().map(|s| s.2),
+            Some(5)
+        );
+        assert_eq!(tracker.in_flight(), 0);
     }
 
     #[test]

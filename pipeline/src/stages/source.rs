@@ -187,6 +187,7 @@ impl<'a> SourceStage<'a> {
                     kafka_timestamp_ms: kafka_timestamp_ms.unwrap_or_else(now_ms),
                 };
                 self.builder.push(row, position);
+                self.tracker.set_open_rows(self.builder.len());
                 Ok(true)
             }
             Err(error) => {
@@ -304,6 +305,7 @@ impl<'a> SourceStage<'a> {
             return Ok(());
         }
         let batch = self.builder.finish().context("closing a batch")?;
+        self.tracker.set_open_rows(0);
         self.metrics.record_batch(batch.num_rows());
         self.metrics
             .record_stage(Stage::Decode, std::mem::take(&mut self.decode_time));
