@@ -14,6 +14,8 @@ pub struct Ledger {
     pub lost: Vec<(i32, i64)>,
     /// Outputs beyond the first for the same input.
     pub duplicates: usize,
+    /// When each of those was produced (its record's timestamp), ascending: which fault caused it.
+    pub duplicate_times_ms: Vec<i64>,
     /// Outputs whose key differs from their input's key.
     pub wrong_keys: usize,
 }
@@ -53,11 +55,13 @@ pub fn balance(bootstrap: &str, input: &str, expected: usize, outputs: &[&str]) 
             read
         })
         .collect();
-    let mut seen: HashMap<(i32, i64), usize> = HashMap::new();
+    // Each input's outputs, by when they were produced: the first is the output, the rest are
+    // duplicates.
+    let mut seen: HashMap<(i32, i64), Vec<i64>> = HashMap::new();
     let mut wrong_keys = 0;
     for o in &outputs {
         let source = o.source();
-        *seen.entry(source).or_default() += 1;
+        seen.entry(source).or_default().push(o.timestamp_ms);
         if inputs.get(&source).is_some_and(|(key, _)| key != &o.key) {
             wrong_keys += 1;
         }
@@ -68,11 +72,19 @@ pub fn balance(bootstrap: &str, input: &str, expected: usize, outputs: &[&str]) 
         .copied()
         .collect();
     lost.sort_unstable();
+    let mut duplicate_times_ms: Vec<i64> = (seen.values_mut())
+        .flat_map(|times| {
+            times.sort_unstable();
+            times.drain(1..)
+        })
+        .collect();
+    duplicate_times_ms.sort_unstable();
     Ledger {
         inputs: inputs.len(),
         outputs: outputs.len(),
         lost,
-        duplicates: seen.values().map(|n| n - 1).sum(),
+        duplicates: duplicate_times_ms.len(),
+        duplicate_times_ms,
         wrong_keys,
     }
 }

@@ -323,6 +323,8 @@ pub struct Output {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub headers: HashMap<String, String>,
+    /// The record's Kafka timestamp: when driftline produced it (its create time).
+    pub timestamp_ms: i64,
 }
 
 impl Output {
@@ -407,6 +409,7 @@ pub fn read_topic(
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().unwrap_or_default().to_vec(),
                     headers,
+                    timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
                 });
                 last = Instant::now();
             }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use driftline::cli::gen::GenOptions;
 use driftline::kafka::embedded::EmbeddedBroker;
-use driftline_tests::accounting::balance;
+use driftline_tests::accounting::{balance, Ledger};
 use driftline_tests::*;
 
 struct CrashRun {
@@ -185,29 +185,30 @@ async fn crash_run(run: CrashRun) {
         broker_at.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
     let mut kills = 0;
+    // Each fault: when (wall clock, as the outputs' timestamps) and whether it was a kill.
+    let mut faults_at: Vec<(i64, Fault)> = Vec::new();
     for (k, point) in points.iter().enumerate() {
-        let reached = wait_for_outputs(
-            b,
-            &[("out", p), ("dlq", 1)],
-            *point,
-            Duration::ZERO,
-            Duration::from_secs(120),
-        );
+        // A point is progress of the group, as inputs committed: a count of outputs would be
+        // reached early by duplicates, and kills then came back to back (three at one count)
+        // before a restarted instance had resumed at all.
+        let reached = wait_for_committed(b, p, *point, Duration::from_secs(120));
         assert!(
             reached >= *point,
-            "stalled at {reached} outputs before kill {k}; logs:\n{}",
+            "stalled at {reached} inputs committed before fault {k}; logs:\n{}",
             logs(dir.path())
         );
         std::thread::sleep(Duration::from_millis(rng.between(0.0, 300.0) as u64));
         if broker_at[k] {
+            faults_at.push((wall_clock_ms(), Fault::BrokerRestart));
             broker.kill_and_restart(Duration::from_millis(rng.between(500.0, 3000.0) as u64));
-            println!("broker restarted at {reached} outputs");
+            println!("broker restarted at {reached} inputs committed");
             continue;
         }
         let victim = kills % run.instances;
         kills += 1;
+        faults_at.push((wall_clock_ms(), Fault::Kill));
         instances[victim].kill9();
-        println!("kill -9 of instance {victim} at {reached} outputs");
+        println!("kill -9 of instance {victim} at {reached} inputs committed");
         let (restarted, log) = start(victim);
         instances[victim] = restarted;
         if run.broker == BrokerKind::Tansu {
@@ -261,7 +262,13 @@ async fn crash_run(run: CrashRun) {
     // Each instance's assignments and any refused commit: what the duplicates come from (shown
     // with --nocapture).
     // With RUST_LOG=info,driftline::kafka::consumer=debug the accepted commits show too.
-    let needles = ["partitions assigned", "commit refused", "offsets committed"];
+    let needles = [
+        "partitions",
+        "resumed",
+        "went back",
+        "commit refused",
+        "offsets committed",
+    ];
     println!("{}", log_lines(dir.path(), &needles));
     assert_eq!(ledger.inputs, run.events as usize);
     // Lost: the group committed past it, and no output names it. Pending: not yet committed.
@@ -284,6 +291,97 @@ async fn crash_run(run: CrashRun) {
         logs(dir.path())
     );
     assert_eq!(ledger.wrong_keys, 0);
+    judge_duplicates(&run, &faults_at, &ledger);
+}
+
+/// Waits (bounded) until the group has committed at least `target` inputs over all partitions;
+/// returns how many it had.
+fn wait_for_committed(b: &str, partitions: i32, target: i64, limit: Duration) -> i64 {
+    let started = Instant::now();
+    loop {
+        let committed: i64 = (committed_offsets(b, "crash", "in", partitions).iter())
+            .map(|&o| o.max(0))
+            .sum();
+        if committed >= target || started.elapsed() > limit {
+            return committed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    Kill,
+    BrokerRestart,
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Events an instance may hold between consuming and acknowledging: the open batch, a full
+/// channel into inference (`pipeline.channel_capacity` 4), the one being scored, a full channel
+/// into the sink (4), and the one in the producer: 11 batches of `batch.max_rows` (1024).
+const IN_FLIGHT_EVENTS: usize = 11 * 1024;
+
+/// `auto.commit.interval.ms` (configs/default.toml).
+const COMMIT_INTERVAL_S: u64 = 1;
+
+/// Reports the duplicates each fault caused (a duplicate belongs to the last fault before it
+/// was produced) and fails when a kill caused more than the commit interval explains.
+///
+/// A kill -9 redoes what the killed instance had output but not committed: what was
+/// acknowledged since its last commit (at most the commit interval's worth, at the feed's
+/// rate) and what was sent and not yet acknowledged (at most the pipeline's capacity,
+/// [`IN_FLIGHT_EVENTS`]: on tansu a produce can take seconds to be acknowledged, so that part
+/// is the larger one). With two instances, the kill's rebalance also revokes the survivor's
+/// partitions: what it cannot drain in the revoke's bounded wait is redone by the next owner,
+/// at most its own [`IN_FLIGHT_EVENTS`]. Duplicates before the first fault come from the
+/// instances joining the group: each joining instance makes the others revoke, and a broker
+/// that refuses the revoke's commit (the MockCluster does, during a rebalance) makes the next
+/// owner redo up to a commit interval of the feed, plus what the revoke could not drain. A kill that finds nothing uncommitted
+/// (kills back to back, or after the group has committed everything) costs nothing.
+fn judge_duplicates(run: &CrashRun, faults_at: &[(i64, Fault)], ledger: &Ledger) {
+    // Duplicates produced in (from, to].
+    let between = |times: &[i64], from: i64, to: i64| -> usize {
+        times.partition_point(|&t| t <= to) - times.partition_point(|&t| t <= from)
+    };
+    let survivors_in_flight = (run.instances - 1) * IN_FLIGHT_EVENTS;
+    let kill_bound =
+        (run.rate * COMMIT_INTERVAL_S) as usize + IN_FLIGHT_EVENTS + survivors_in_flight;
+    let mut starts: Vec<(i64, Option<Fault>)> = vec![(i64::MIN, None)];
+    starts.extend(faults_at.iter().map(|&(t, f)| (t, Some(f))));
+    let mut excess = Vec::new();
+    for (i, &(at, fault)) in starts.iter().enumerate() {
+        let until = starts.get(i + 1).map_or(i64::MAX, |s| s.0);
+        let caused = between(&ledger.duplicate_times_ms, at, until);
+        let bound = match fault {
+            None => {
+                (run.instances - 1) * ((run.rate * COMMIT_INTERVAL_S) as usize + IN_FLIGHT_EVENTS)
+            }
+            Some(Fault::Kill) => kill_bound,
+            Some(Fault::BrokerRestart) => usize::MAX,
+        };
+        let name = match fault {
+            None => "before the first fault".to_string(),
+            Some(f) => format!("{f:?} {i}"),
+        };
+        let bound_text = if bound == usize::MAX {
+            "not bounded".to_string()
+        } else {
+            format!("bound {bound}")
+        };
+        println!("duplicates {name}: {caused} ({bound_text})");
+        if caused > bound {
+            excess.push(format!("{name}: {caused} > {bound}"));
+        }
+    }
+    assert!(
+        excess.is_empty(),
+        "more duplicates than the commit interval explains: {excess:?}"
+    );
 }
 
 /// Every instance's log file, in name order.
@@ -347,8 +445,13 @@ async fn kill_9_with_two_instances_rebalances_and_loses_nothing() {
         kills: 3,
         broker_restarts: 0,
         instances: 2,
-        // 8, not 4: with 30-60 % duplicates a 4-partition output topic passed the mock's 5 MiB
-        // per partition and lost its oldest records (the watermark check above says so now).
+        // On the embedded broker: tansu keeps a killed member in the group (see the top of
+        // this file; seen again on 2026-12-03, with the restarted instance already assigned,
+        // two of four partitions unconsumed for minutes). The MockCluster refuses a commit
+        // made while a rebalance is under way (`RebalanceInProgress`), so the group's first
+        // rebalance redoes about a second of the feed (6 600-6 800 duplicates), within the
+        // bound before the first fault. 8 partitions, not 4: with many duplicates a
+        // 4-partition output topic once passed the mock's 5 MiB per partition.
         partitions: 8,
         broker: BrokerKind::Embedded,
     })

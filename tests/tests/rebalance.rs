@@ -15,7 +15,6 @@ use driftline_tests::*;
 const N: u64 = 40_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 22: in about half the runs the first instance's offset tracker never moves its low watermark, and the revoke commits nothing (RELIABILITY.md, \"Where committed offsets go\")"]
 async fn a_rebalance_loses_nothing_and_commits_on_revoke() {
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
