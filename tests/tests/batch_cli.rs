@@ -455,3 +455,129 @@ fn drift_without_a_model_watches_the_features_alone() {
         "{stderr}"
     );
 }
+
+/// Performance in a file (issue 17): labels drawn from the model's own probabilities (so the
+/// model is calibrated and CBPE's estimate must land near the realized value); every tenth
+/// event unlabeled. `driftline profile` over labeled events fits the estimator into the
+/// profile; `driftline batch` then writes per window the realized metrics of the labeled
+/// events, equal to the ones computed here from the predictions file, and the estimates.
+#[test]
+fn labeled_events_give_realized_and_estimated_performance_per_window() {
+    const EVENTS: u64 = 8_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = dir.path().join("events.jsonl");
+    write_events(&events, EVENTS, 7, 0.0, |i| {
+        1_700_000_000_000 + i as i64 * 10
+    });
+    // Without labels and without an estimator there is nothing to measure.
+    let scored = dir.path().join("scored.jsonl");
+    let summary = batch(&events, &scored, &[]);
+    assert!(summary.get("performance_reports").is_none(), "{summary}");
+    assert!(!dir.path().join("scored.jsonl.performance.jsonl").exists());
+    let p1: Vec<f64> = lines(&scored)
+        .iter()
+        .map(|p| p["outputs"]["probabilities"][1].as_f64().expect("p1"))
+        .collect();
+
+    // The same events with labels ~ Bernoulli(p1); every tenth without one.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let text = std::fs::read_to_string(&events).expect("events");
+    let mut labels: Vec<Option<i64>> = Vec::new();
+    let (mut reference, mut analysis) = (String::new(), String::new());
+    for (i, line) in text.lines().enumerate() {
+        let mut event: serde_json::Value = serde_json::from_str(line).expect("event");
+        let label = i64::from(uniform() < p1[i]);
+        let keep = i % 10 != 9;
+        if keep {
+            event["label"] = label.into();
+        }
+        let half = if i < EVENTS as usize / 2 {
+            &mut reference
+        } else {
+            labels.push(keep.then_some(label));
+            &mut analysis
+        };
+        half.push_str(&event.to_string());
+        half.push('\n');
+    }
+    let (reference_file, analysis_file) = (
+        dir.path().join("reference.jsonl"),
+        dir.path().join("analysis.jsonl"),
+    );
+    std::fs::write(&reference_file, reference).expect("write");
+    std::fs::write(&analysis_file, analysis).expect("write");
+    let window = [("DRIFTLINE__PERFORMANCE__WINDOW_EVENTS", "1000")];
+    let profile = dir.path().join("profile.json");
+    let out = Command::new(driftline_bin())
+        .current_dir(repo_root())
+        .args(["profile", "--config", "configs/demo.toml", "--input"])
+        .arg(&reference_file)
+        .arg("--out")
+        .arg(&profile)
+        .envs(window)
+        .output()
+        .expect("driftline profile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fitted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile).expect("profile")).expect("json");
+    assert_eq!(fitted["performance"]["classes"], serde_json::json!([0, 1]));
+
+    let output = dir.path().join("analysis-scored.jsonl");
+    let profile_path = profile.display().to_string();
+    let summary = batch(
+        &analysis_file,
+        &output,
+        &[
+            window[0],
+            ("DRIFTLINE__DRIFT__PROFILE", profile_path.as_str()),
+        ],
+    );
+    assert_eq!(summary["performance_reports"], 4, "{summary}");
+    let predicted: Vec<i64> = lines(&output)
+        .iter()
+        .map(|p| p["outputs"]["label"].as_i64().expect("label"))
+        .collect();
+    let reports = lines(&dir.path().join("analysis-scored.jsonl.performance.jsonl"));
+    for (w, report) in reports.iter().enumerate() {
+        let rows = w * 1000..(w + 1) * 1000;
+        let pairs: Vec<(i64, i64)> = rows
+            .filter_map(|r| labels[r].map(|l| (l, predicted[r])))
+            .collect();
+        let right = pairs.iter().filter(|(l, p)| l == p).count();
+        assert_eq!(report["kind"], "performance");
+        assert_eq!(report["predictions"], 1000);
+        assert_eq!(report["labeled"], pairs.len() as u64, "{report}");
+        assert_eq!(report["labeled_fraction"], 0.9);
+        let metric = |list: &str, name: &str| -> serde_json::Value {
+            (report[list].as_array().expect("metrics").iter())
+                .find(|m| m["metric"] == name)
+                .unwrap_or_else(|| panic!("{list} {name} in {report}"))
+                .clone()
+        };
+        let realized = metric("realized", "accuracy")["value"]
+            .as_f64()
+            .expect("accuracy");
+        assert_eq!(realized, right as f64 / pairs.len() as f64, "{report}");
+        let estimated = metric("estimated", "accuracy");
+        let (value, error) = (
+            estimated["value"].as_f64().expect("estimate"),
+            estimated["sampling_error"]
+                .as_f64()
+                .expect("sampling error"),
+        );
+        assert!(
+            (value - realized).abs() <= 4.0 * error + 0.01,
+            "estimated {value} ± {error} vs realized {realized}: {report}"
+        );
+    }
+}

@@ -49,6 +49,10 @@ pub struct ReferenceProfile {
     pub n_events: u64,
     /// One entry per flattened column, in first-seen order.
     pub columns: Vec<ColumnProfile>,
+    /// The classifier's performance estimator, fitted on the profile's labeled events
+    /// (`driftline profile` over events that carry labels); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance: Option<crate::performance::cbpe::Cbpe>,
 }
 
 /// Whether a column is a model input or a model output.
@@ -124,6 +128,14 @@ impl ColumnStats {
 }
 
 impl ReferenceProfile {
+    /// The profile with a fitted performance estimator; its id names the new content.
+    pub fn with_performance(mut self, cbpe: crate::performance::cbpe::Cbpe) -> Self {
+        self.performance = Some(cbpe);
+        self.id = String::new();
+        self.id = format!("ref-{:016x}", fnv1a64(self.to_json().as_bytes()));
+        self
+    }
+
     /// Pretty JSON; [`ReferenceProfile::from_json`] reads it back.
     pub fn to_json(&self) -> String {
         // Plain data with string keys: serialisation cannot fail.
@@ -364,6 +376,7 @@ impl ProfileBuilder {
             id: String::new(),
             n_events: self.events,
             columns,
+            performance: None,
         };
         profile.id = format!("ref-{:016x}", fnv1a64(profile.to_json().as_bytes()));
         Ok(profile)

@@ -3,7 +3,9 @@
 //! reads them). Output: one prediction per line, the same JSON as the output topic; beside it,
 //! `<output>.rejected.jsonl` (one line per rejected event: its record number, reason, field,
 //! detail and payload), and with drift on, `<output>.drift.jsonl` and `<output>.alerts.jsonl`
-//! (the reports and alerts the stream would publish). An event without a timestamp takes the
+//! (the reports and alerts the stream would publish), and with a model whose events carry labels
+//! (`performance.label_field`) or whose profile holds an estimator, `<output>.performance.jsonl`
+//! (per window, realized metrics and CBPE's estimates: `cli/performance.rs`). An event without a timestamp takes the
 //! time of the run, as one without a Kafka timestamp would. Without a model (drift on,
 //! `model.path` empty) nothing is scored: no predictions file, only the side files.
 //!
@@ -25,12 +27,13 @@ use driftline_operators::encode::PredictionEncoder;
 use driftline_operators::infer::InferenceModel;
 
 use crate::cli::input::read_events;
+use crate::cli::performance::BatchPerformance;
 use crate::cli::progress::Progress;
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::models::identity::ModelIdentity;
 use crate::models::load::load_checked;
-use crate::stages::drift::tracker::DriftTracker;
+use crate::stages::drift::tracker::{load_profile, DriftTracker};
 use crate::stages::messages::DriftInput;
 
 /// What a batch run did.
@@ -47,6 +50,9 @@ pub struct BatchOutcome {
     pub rejected_by: BTreeMap<String, u64>,
     pub drift_reports: u64,
     pub drift_alerts: u64,
+    /// Performance windows written (None: nothing to measure: no labels, no estimator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_reports: Option<u64>,
     /// Why there is no drift output although drift is on (the warm-up never finished).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift_note: Option<String>,
@@ -127,6 +133,8 @@ struct Scorer {
     /// without a model.
     identities: Arc<[Arc<ModelIdentity>]>,
     drift: Option<DriftFiles>,
+    /// With a model: performance per window.
+    performance: Option<BatchPerformance>,
     /// Valid events: scored with a model, watched by drift without one.
     n_valid: u64,
 }
@@ -142,6 +150,9 @@ impl Scorer {
             Some(p) => p.write(&scored.batch, processing_ms)?,
             None => Vec::new(),
         };
+        if let Some(performance) = &mut self.performance {
+            performance.scored(&scored.batch, &outputs);
+        }
         self.n_valid += scored.num_rows() as u64;
         if let Some(drift) = &mut self.drift {
             let input = DriftInput {
@@ -251,8 +262,17 @@ pub fn run(
         }
         false => None,
     };
+    // The estimator comes with a profile fitted on labeled events.
+    let estimator = match settings.drift.profile.is_empty() {
+        true => None,
+        false => load_profile(Path::new(&settings.drift.profile))?.performance,
+    };
+    let performance = predictions
+        .as_ref()
+        .map(|_| BatchPerformance::new(settings, estimator));
     let mut scorer = Scorer {
         predictions,
+        performance,
         identities: identity.iter().map(|id| Arc::new(id.clone())).collect(),
         drift,
         n_valid: 0,
@@ -268,10 +288,15 @@ pub fn run(
     let mut progress = Progress::new(events.len() as u64);
     for (i, (record, event)) in events.iter().enumerate() {
         match decoder.decode(event, Some(started_ms)) {
-            Ok(row) => builder.push(
-                row,
-                SourcePosition::offline(&topic, *record as i64, started_ms),
-            ),
+            Ok(row) => {
+                builder.push(
+                    row,
+                    SourcePosition::offline(&topic, *record as i64, started_ms),
+                );
+                if let Some(performance) = &mut scorer.performance {
+                    performance.row(event);
+                }
+            }
             Err(e) => {
                 rejected += 1;
                 let cause = match &e.field {
@@ -301,6 +326,14 @@ pub fn run(
         p.file.flush()?;
     }
     rejects.flush()?;
+    let performance_file = beside(output, ".performance.jsonl");
+    let performance_reports = match scorer.performance.take() {
+        Some(p) => p.finish(&performance_file)?,
+        None => None,
+    };
+    if performance_reports.is_some() {
+        files.push(performance_file);
+    }
     let mut drift_note = None;
     let (drift_reports, drift_alerts) = match &mut scorer.drift {
         Some(d) => {
@@ -337,6 +370,7 @@ pub fn run(
         rejected_by,
         drift_reports,
         drift_alerts,
+        performance_reports,
         drift_note,
         model: identity,
         files,

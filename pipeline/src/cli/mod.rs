@@ -7,6 +7,7 @@ pub mod drift;
 pub mod gate;
 pub mod gen;
 pub mod input;
+pub mod performance;
 pub mod profile;
 pub mod progress;
 pub mod report;

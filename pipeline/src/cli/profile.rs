@@ -4,6 +4,10 @@
 //! Input: JSONL (one event per line), CSV (a header row; numbers as numbers) or Parquet (columns
 //! by name). CSV and Parquet rows become JSON events for the same decoder as the stream, so one
 //! set of rules decides what is valid.
+//!
+//! When the events carry labels (`performance.label_field`) and the model is a classifier, the
+//! profile also holds CBPE fitted on the labeled events (its calibration, reference
+//! performance and thresholds), for `driftline batch` to estimate performance without labels.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +17,7 @@ use driftline_operators::drift::profile::{ProfileBuilder, ReferenceProfile};
 use driftline_operators::infer::{load_runtime, InferenceModel};
 
 use crate::cli::input::read_events;
+use crate::cli::performance::{label_of, LabeledReference};
 use crate::config::Settings;
 use crate::stages::drift::tracker::drift_columns;
 
@@ -42,33 +47,57 @@ pub fn build_profile(settings: &Settings, input: &Path) -> anyhow::Result<Profil
     let mut profile = ProfileBuilder::new(settings.drift.reference_sample, settings.drift.bins, 1);
     let topic: Arc<str> = Arc::from(input.display().to_string());
     let mut rejected = 0u64;
-    let mut flush =
-        |batch: &mut BatchBuilder, profile: &mut ProfileBuilder| -> anyhow::Result<()> {
-            let scored = batch.finish()?;
-            let outputs = match &mut model {
-                Some(model) => model.run(&scored.batch)?,
-                None => Vec::new(),
-            };
-            profile.add(&drift_columns(&scored.batch, &outputs))?;
-            Ok(())
+    let mut labeled = LabeledReference::default();
+    let mut labels: Vec<Option<f64>> = Vec::new();
+    let field = settings.performance.label_field.clone();
+    let mut flush = |batch: &mut BatchBuilder,
+                     profile: &mut ProfileBuilder,
+                     labels: &mut Vec<Option<f64>>|
+     -> anyhow::Result<()> {
+        let scored = batch.finish()?;
+        let outputs = match &mut model {
+            Some(model) => model.run(&scored.batch)?,
+            None => Vec::new(),
         };
+        profile.add(&drift_columns(&scored.batch, &outputs))?;
+        if !outputs.is_empty() {
+            labeled.add(&outputs, labels);
+        }
+        labels.clear();
+        Ok(())
+    };
     for (line, event) in events.enumerate() {
         match decoder.decode(&event, Some(0)) {
-            Ok(row) => batch.push(row, SourcePosition::offline(&topic, line as i64, 0)),
+            Ok(row) => {
+                batch.push(row, SourcePosition::offline(&topic, line as i64, 0));
+                labels.push(label_of(&event, &field));
+            }
             Err(e) => {
                 rejected += 1;
                 tracing::warn!(line = line + 1, error = %e, "profile: event skipped");
             }
         }
         if batch.len() >= BATCH_ROWS {
-            flush(&mut batch, &mut profile)?;
+            flush(&mut batch, &mut profile, &mut labels)?;
         }
     }
     if !batch.is_empty() {
-        flush(&mut batch, &mut profile)?;
+        flush(&mut batch, &mut profile, &mut labels)?;
     }
-    Ok(ProfileRun {
-        profile: profile.finish()?,
-        rejected,
-    })
+    let mut profile = profile.finish()?;
+    if let Some(cbpe) = labeled.fit_estimator(settings)? {
+        tracing::info!(
+            labeled = labeled.labeled(),
+            classes = cbpe.classes.len(),
+            "profile: performance estimation fitted on the labeled events"
+        );
+        profile = profile.with_performance(cbpe);
+    }
+    if labeled.skipped > 0 {
+        tracing::warn!(
+            skipped = labeled.skipped,
+            "profile: labels not used for performance estimation (not a class, or the model is not a classifier)"
+        );
+    }
+    Ok(ProfileRun { profile, rejected })
 }

@@ -24,6 +24,7 @@ pub struct Settings {
     pub schema: EventSchema,
     pub batch: BatchSettings,
     pub drift: DriftSettings,
+    pub performance: PerformanceSettings,
     pub model: ModelSettings,
     pub runtime: RuntimeSettings,
     pub pipeline: PipelineSettings,
@@ -77,6 +78,17 @@ pub enum WindowKind {
 pub enum TimeSource {
     Event,
     Processing,
+}
+
+/// `[performance]`: realized and estimated performance per window (configs/default.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceSettings {
+    pub label_field: String,
+    pub window: WindowKind,
+    pub window_events: u64,
+    pub window_ms: i64,
+    pub max_open_windows: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

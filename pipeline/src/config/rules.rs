@@ -118,6 +118,13 @@ impl Settings {
         if self.pipeline.max_key_bytes == 0 {
             p.push("pipeline.max_key_bytes must be at least 1".into());
         }
+        let perf = &self.performance;
+        if perf.window_events == 0 || perf.window_ms <= 0 || perf.max_open_windows == 0 {
+            p.push(
+                "performance: window_events, window_ms and max_open_windows must be at least 1"
+                    .into(),
+            );
+        }
         if self.drift.enabled {
             let d = &self.drift;
             if d.panes == 0 || d.slide == 0 || d.slide > d.panes {
