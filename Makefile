@@ -85,9 +85,13 @@ lint: build-deps ## rustfmt, clippy and the layering of pipeline/src, as CI woul
 
 # ONNX Runtime's library comes from the PyPI wheel; a stable symlink hides the Python version.
 # A stamp file, not the symlink, records the install (a symlink's time is its target's).
+# pip is tried three times: CI once failed on a download that did not match the index's hash
+# (a corrupted onnx wheel) and passed on the next try.
 $(VENV_OK): requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt || \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir -r requirements.txt || \
+	  $(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir -r requirements.txt
 	ln -sf "$$(ls $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1)" $(ORT_LIB)
 	test -e $(ORT_LIB)
 	touch $@
