@@ -3,6 +3,8 @@
 //! ```text
 //! source (async task) ─► decode ─► batch ──[bounded]──► infer (thread) ──[bounded]──► encode + sink (thread)
 //!            └─► dead letters ──────────────────────────────────────────────────────────► sink
+//!                                                    infer ──[bounded]──► drift (thread) ─► drift and alerts topics
+//! labels topic ─► labels reader (thread) ──[same bounded channel]──► drift's label join
 //! producer acknowledgements ─► OffsetTracker ─► consumer offset store ─► commit
 //! ```
 //!
@@ -31,6 +33,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::kafka::consumer::{self, SourceConsumer};
+use crate::kafka::labels::check_co_partitioning;
 use crate::kafka::offsets::OffsetTracker;
 use crate::kafka::producer::{self, SinkProducer};
 use crate::models::load::require_model_path;
@@ -39,7 +42,8 @@ use crate::report::live::DriftBoard;
 use crate::stages::drift::stage::{self as drift_stage, DriftStage};
 use crate::stages::features_only::features_only_stage;
 use crate::stages::infer::infer_stage;
-use crate::stages::messages::{QueuedBatch, ScoredBatch};
+use crate::stages::labels::LabelsReader;
+use crate::stages::messages::{LabelProgress, QueuedBatch, ScoredBatch};
 use crate::stages::reload::ModelReloader;
 use crate::stages::sink::sink_stage;
 use crate::stages::source::SourceStage;
@@ -59,6 +63,8 @@ pub struct Pipeline {
     consumer: Arc<SourceConsumer>,
     producer: Arc<SinkProducer>,
     drift: Option<DriftStage>,
+    /// How far the drift stage has taken the labels topic: what the labels reader commits.
+    label_progress: Arc<LabelProgress>,
     health: Arc<HealthState>,
     exporter: Arc<MetricsExporter>,
     /// Serves probes and `/metrics` from build until the pipeline is dropped.
@@ -122,12 +128,15 @@ impl Pipeline {
         )
         .context("creating the producer")?;
         producer::check_output_topics(&settings, &producer)?;
+        check_co_partitioning(&settings, &producer)?;
+        let label_progress = Arc::new(LabelProgress::default());
         let drift = match drift_board {
             Some(board) => Some(DriftStage::new(
                 &settings,
                 Arc::clone(&producer),
                 Arc::clone(&metrics),
                 board,
+                Arc::clone(&label_progress),
             )?),
             None => None,
         };
@@ -147,6 +156,7 @@ impl Pipeline {
             consumer,
             producer,
             drift,
+            label_progress,
             health,
             exporter,
             health_server,
@@ -179,6 +189,7 @@ impl Pipeline {
             consumer,
             producer,
             drift,
+            label_progress,
             health,
             exporter,
             health_server,
@@ -193,6 +204,23 @@ impl Pipeline {
                 (Some(tx), Some(thread))
             }
             None => (None, None),
+        };
+        // Labels join predictions in the drift stage, through the same channel.
+        let labels_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let labels_thread = match (&drift_tx, settings.kafka.labels_topic.is_empty()) {
+            (Some(drift_tx), false) => {
+                let reader = LabelsReader {
+                    settings: settings.clone(),
+                    source: Arc::clone(&consumer),
+                    producer: Arc::clone(&producer),
+                    metrics: Arc::clone(&metrics),
+                    drift: drift_tx.clone(),
+                    progress: label_progress,
+                    stop: Arc::clone(&labels_stop),
+                };
+                Some(spawn_stage("driftline-labels", move || reader.run())?)
+            }
+            _ => None,
         };
         // Hot reload: SIGHUP and the file watcher load and check a new model off the hot path;
         // the inference stage swaps it in between two batches.
@@ -265,6 +293,13 @@ impl Pipeline {
         };
         let source_result = source.run(shutdown).await;
         drop(source);
+        // The labels reader holds a sender of the drift channel: it stops first, so that the
+        // drift stage sees its channel close once inference has drained.
+        labels_stop.store(true, Ordering::Relaxed);
+        let labels_result = match labels_thread {
+            Some(thread) => join_blocking(thread).await,
+            None => Ok(()),
+        };
 
         // The stages drain in order as each channel closes; the producer gets what is left of
         // the grace period to flush.
@@ -311,6 +346,7 @@ impl Pipeline {
         source_result?;
         scoring_result?;
         drift_result.context("drift stage")?;
+        labels_result.context("labels reader")?;
         if tracker.has_failed() {
             bail!("outputs could not be delivered; their inputs were not committed and will be redelivered");
         }

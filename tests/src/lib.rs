@@ -483,6 +483,21 @@ impl DriftlineProcess {
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
+    /// Waits, bounded, for the process to exit on its own.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "driftline still runs after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
         // SAFETY: plain kill(2) on our own child's PID.
         unsafe {

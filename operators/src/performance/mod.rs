@@ -6,7 +6,9 @@
 //!
 //! Over a stream: [`outputs`] reads what a model predicted, [`labels`] joins labels that arrive
 //! late to their predictions in bounded memory, [`windows`] holds predictions and labels per
-//! window and closes each into a report of [`realized`] metrics and CBPE's estimates.
+//! window and closes each into a report of [`realized`] metrics and CBPE's estimates, and
+//! [`alerts`] opens and resolves alerts from those reports.
+pub mod alerts;
 pub mod cbpe;
 pub mod classification;
 pub mod labels;

@@ -58,6 +58,20 @@ impl Predictions {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The predictions of the given rows, in that order.
+    pub fn select(&self, rows: &[usize]) -> Predictions {
+        let pick = |column: &[f64]| rows.iter().map(|&r| column[r]).collect();
+        match self {
+            Predictions::Classifier { predicted, scores } => Predictions::Classifier {
+                predicted: rows.iter().map(|&r| predicted[r]).collect(),
+                scores: scores.iter().map(|c| pick(c)).collect(),
+            },
+            Predictions::Regressor { predicted } => Predictions::Regressor {
+                predicted: pick(predicted),
+            },
+        }
+    }
 }
 
 fn integers(array: &ArrayRef) -> Option<Vec<i64>> {

@@ -5,7 +5,9 @@
 //!
 //! Labels may come with the prediction (a file whose events carry them) or later, through a
 //! [`Slot`] (the stream's label join). The caller decides when a window may close: at the end
-//! of a file, or once the labels it waits for are overdue ([`PerformanceWindows::close`]).
+//! of a file, or once its end has passed ([`PerformanceWindows::close`]). Windows that
+//! [`PerformanceWindows::await_labels`] also wait until each of their predictions has its label
+//! or was given up ([`PerformanceWindows::give_up`]).
 //! Memory: a window keeps one class (or value), K scores and a label per prediction, and at
 //! most `max_open` windows wait for their labels (the oldest is closed early, marked
 //! incomplete, when a newer one would pass the bound).
@@ -54,7 +56,14 @@ pub struct PerformanceReport {
     pub complete: bool,
     pub predictions: u64,
     pub labeled: u64,
+    /// Predictions whose label did not arrive in time (given up by the label join).
+    #[serde(default)]
+    pub unlabeled: u64,
     pub labeled_fraction: f64,
+    /// The mean time from a prediction's event to its label, over the labels that carried a
+    /// timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_delay_ms: Option<f64>,
     pub realized: Vec<MetricValue>,
     /// Empty without a fitted CBPE (a profile fitted with labels) or for a regressor.
     pub estimated: Vec<Estimate>,
@@ -69,11 +78,27 @@ struct Window {
     /// One column per class (empty without scores).
     scores: Vec<Vec<f64>>,
     labels: Vec<Option<f64>>,
+    /// Per prediction: labeled or given up (always, unless the windows await labels).
+    resolved: Vec<bool>,
+    /// Predictions still waiting for their label.
+    pending: usize,
+    /// Predictions given up without a label.
+    given_up: u64,
+    /// Sum and count of the label delays known.
+    delay_sum_ms: f64,
+    delays: u64,
 }
 
 impl Window {
     fn len(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Marks a prediction labeled or given up; false if it already was.
+    fn resolve(&mut self, row: usize) -> bool {
+        let was = std::mem::replace(&mut self.resolved[row], true);
+        self.pending -= usize::from(!was);
+        !was
     }
 }
 
@@ -94,6 +119,8 @@ pub struct PerformanceWindows {
     pub late: u64,
     /// Labels that are not a whole number for a classifier: not counted.
     pub invalid_labels: u64,
+    /// A prediction pushed without its label waits for it (the stream's label join).
+    awaits_labels: bool,
 }
 
 impl PerformanceWindows {
@@ -108,7 +135,14 @@ impl PerformanceWindows {
             closed_below: i64::MIN,
             late: 0,
             invalid_labels: 0,
+            awaits_labels: false,
         }
+    }
+
+    /// A window closes only once each of its predictions is labeled or given up.
+    pub fn await_labels(mut self) -> Self {
+        self.awaits_labels = true;
+        self
     }
 
     /// Adds one batch's predictions with their event times and the labels known now (None:
@@ -162,6 +196,9 @@ impl PerformanceWindows {
                 Predictions::Regressor { predicted } => window.values.push(predicted[row]),
             }
             window.labels.push(None);
+            let waits = self.awaits_labels && labels.get(row).copied().flatten().is_none();
+            window.resolved.push(!waits);
+            window.pending += usize::from(waits);
             let slot = Slot {
                 window: key,
                 row: window.len() - 1,
@@ -177,22 +214,52 @@ impl PerformanceWindows {
     /// Joins a label to its prediction; false when the window has closed (counted unlabeled)
     /// or the label is not a class of a classifier.
     pub fn label(&mut self, slot: Slot, label: f64) -> bool {
+        self.label_after(slot, label, None)
+    }
+
+    /// [`PerformanceWindows::label`] with the time from the prediction's event to the label.
+    pub fn label_after(&mut self, slot: Slot, label: f64, delay_ms: Option<i64>) -> bool {
         let Some(window) = self.open.get_mut(&slot.window) else {
             return false;
         };
+        window.resolve(slot.row);
         let classifier = window.values.is_empty() && !window.classes.is_empty();
         if classifier && (label.fract() != 0.0 || !label.is_finite()) {
             self.invalid_labels += 1;
             return false;
         }
         window.labels[slot.row] = Some(label);
+        if let Some(delay) = delay_ms {
+            window.delay_sum_ms += delay as f64;
+            window.delays += 1;
+        }
         true
     }
 
+    /// A prediction's label will not come (the join gave up on it): it counts as unlabeled.
+    pub fn give_up(&mut self, slot: Slot) {
+        if let Some(window) = self.open.get_mut(&slot.window) {
+            if window.resolve(slot.row) {
+                window.given_up += 1;
+            }
+        }
+    }
+
+    /// Whether reports carry CBPE's estimates.
+    pub fn estimates(&self) -> bool {
+        self.cbpe.is_some()
+    }
+
+    /// Predictions in open windows still waiting for their label.
+    pub fn pending(&self) -> usize {
+        self.open.values().map(|w| w.pending).sum()
+    }
+
     /// Closes the windows that end at or before `up_to_ms` (a full count window whose last
-    /// prediction is that old).
+    /// prediction is that old) and wait for no label.
     pub fn close(&mut self, up_to_ms: i64) -> Vec<PerformanceReport> {
         let keys: Vec<i64> = (self.open.iter())
+            .filter(|(_, w)| w.pending == 0)
             .filter(|(&key, w)| match self.shape {
                 WindowShape::Count { events } => {
                     w.len() as u64 >= events && w.last_event_ms <= up_to_ms
@@ -261,7 +328,9 @@ impl PerformanceWindows {
             complete,
             predictions,
             labeled: labeled_rows.len() as u64,
+            unlabeled: window.given_up,
             labeled_fraction: labeled_rows.len() as f64 / predictions.max(1) as f64,
+            label_delay_ms: (window.delays > 0).then(|| window.delay_sum_ms / window.delays as f64),
             realized,
             estimated,
         }
@@ -359,6 +428,29 @@ mod tests {
         windows.push(&regressor(vec![0.0]), &[50], &[None]);
         assert_eq!(windows.late, 1, "its window has closed");
         assert_eq!(metric(&windows.finish()[0], "mae"), Some(1.0));
+    }
+
+    #[test]
+    fn windows_that_await_labels_close_once_every_prediction_is_labeled_or_given_up() {
+        let shape = WindowShape::Time { ms: 100 };
+        let mut windows = PerformanceWindows::new(shape, None, 4).await_labels();
+        let predictions = classifier(vec![1, 0, 1], vec![0.9, 0.2, 0.8]);
+        let (slots, _) = windows.push(&predictions, &[10, 20, 30], &[None, Some(0.0), None]);
+        assert_eq!(windows.pending(), 2);
+        assert!(windows.close(1_000).is_empty(), "two labels are awaited");
+        assert!(windows.label_after(slots[0].expect("slot"), 1.0, Some(500)));
+        assert!(windows.close(1_000).is_empty(), "one label is awaited");
+        windows.give_up(slots[2].expect("slot"));
+        windows.give_up(slots[2].expect("slot"));
+        let closed = windows.close(1_000);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].labeled, closed[0].unlabeled), (2, 1));
+        assert_eq!(
+            closed[0].label_delay_ms,
+            Some(500.0),
+            "only the late label had one"
+        );
+        assert_eq!(windows.pending(), 0);
     }
 
     #[test]

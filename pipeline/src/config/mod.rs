@@ -25,6 +25,7 @@ pub struct Settings {
     pub batch: BatchSettings,
     pub drift: DriftSettings,
     pub performance: PerformanceSettings,
+    pub labels: LabelSettings,
     pub model: ModelSettings,
     pub runtime: RuntimeSettings,
     pub pipeline: PipelineSettings,
@@ -52,6 +53,8 @@ pub struct KafkaSettings {
     pub drift_topic: String,
     pub alerts_topic: String,
     pub shadow_topic: String,
+    /// Label events joined to predictions by id (`[labels]`); empty: none.
+    pub labels_topic: String,
     pub auto_offset_reset: String,
     /// librdkafka properties for both clients.
     pub common: BTreeMap<String, String>,
@@ -89,6 +92,18 @@ pub struct PerformanceSettings {
     pub window_events: u64,
     pub window_ms: i64,
     pub max_open_windows: usize,
+}
+
+/// `[labels]`: the label events of `kafka.labels_topic` and how long predictions wait for them
+/// (configs/default.toml).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSettings {
+    pub id_field: String,
+    pub label_field: String,
+    pub timestamp_field: String,
+    pub max_delay_ms: i64,
+    pub max_pending: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -52,6 +52,37 @@ impl Settings {
         p
     }
 
+    /// The labels topic: joined by the drift stage, so it needs drift and a model.
+    fn label_problems(&self) -> Vec<String> {
+        let (k, l) = (&self.kafka, &self.labels);
+        let mut p = Vec::new();
+        if k.labels_topic.is_empty() {
+            return p;
+        }
+        if !self.drift.enabled || !self.has_model() {
+            p.push("kafka.labels_topic needs drift.enabled and a model (labels are joined to predictions in the drift stage)".into());
+        }
+        let others = [
+            &k.output_topic,
+            &k.dlq_topic,
+            &k.drift_topic,
+            &k.alerts_topic,
+        ];
+        if others.contains(&&k.labels_topic) || k.input_topics.contains(&k.labels_topic) {
+            p.push(format!(
+                "kafka.labels_topic `{}` is also an input, output, dead-letter, drift or alerts topic",
+                k.labels_topic
+            ));
+        }
+        if l.id_field.is_empty() || l.label_field.is_empty() {
+            p.push("labels: id_field and label_field must be set".into());
+        }
+        if l.max_delay_ms <= 0 || l.max_pending == 0 {
+            p.push("labels: max_delay_ms and max_pending must be at least 1".into());
+        }
+        p
+    }
+
     /// Cross-field rules; each broken one is a line.
     pub fn problems(&self) -> Vec<String> {
         let mut p = self.schema.problems();
@@ -125,6 +156,7 @@ impl Settings {
                     .into(),
             );
         }
+        p.extend(self.label_problems());
         if self.drift.enabled {
             let d = &self.drift;
             if d.panes == 0 || d.slide == 0 || d.slide > d.panes {

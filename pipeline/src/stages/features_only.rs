@@ -8,7 +8,7 @@ use anyhow::bail;
 use tokio::sync::mpsc;
 
 use crate::kafka::offsets::OffsetTracker;
-use crate::stages::messages::{DriftInput, QueuedBatch};
+use crate::stages::messages::{DriftInput, DriftMessage, QueuedBatch};
 use crate::telemetry::metrics::{PipelineMetrics, Stage};
 
 /// Hands every batch to `drift_tx` until the channel closes, then acknowledges its rows.
@@ -16,7 +16,7 @@ pub fn features_only_stage(
     tracker: &OffsetTracker,
     metrics: &PipelineMetrics,
     mut rx: mpsc::Receiver<QueuedBatch>,
-    drift_tx: std::sync::mpsc::SyncSender<DriftInput>,
+    drift_tx: std::sync::mpsc::SyncSender<DriftMessage>,
 ) -> anyhow::Result<()> {
     while let Some(QueuedBatch {
         batch: input,
@@ -37,7 +37,7 @@ pub fn features_only_stage(
         };
         // The channel is bounded: when drift falls behind, this waits and the source stops
         // polling, so every event is counted.
-        if drift_tx.send(shared).is_err() {
+        if drift_tx.send(shared.into()).is_err() {
             bail!("the drift stage stopped");
         }
         tracker.acknowledge_rows(&sources.topics, &sources.partitions, &sources.offsets);

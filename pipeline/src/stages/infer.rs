@@ -8,7 +8,9 @@ use tokio::sync::mpsc;
 
 use crate::models::set::ServingModels;
 use crate::models::shadow;
-use crate::stages::messages::{DriftInput, QueuedBatch, ScoredBatch, ShadowDrift, ShadowScores};
+use crate::stages::messages::{
+    DriftInput, DriftMessage, QueuedBatch, ScoredBatch, ShadowDrift, ShadowScores,
+};
 use crate::stages::reload::ModelReloader;
 use crate::telemetry::metrics::{PipelineMetrics, Stage};
 
@@ -20,7 +22,7 @@ pub fn infer_stage(
     metrics: &PipelineMetrics,
     mut rx: mpsc::Receiver<QueuedBatch>,
     tx: mpsc::Sender<ScoredBatch>,
-    drift_tx: Option<std::sync::mpsc::SyncSender<DriftInput>>,
+    drift_tx: Option<std::sync::mpsc::SyncSender<DriftMessage>>,
 ) -> anyhow::Result<()> {
     while let Some(QueuedBatch {
         batch: input,
@@ -79,7 +81,7 @@ pub fn infer_stage(
                     agreement: s.agreement,
                 }),
             };
-            if drift.send(shared).is_err() {
+            if drift.send(shared.into()).is_err() {
                 bail!("the drift stage stopped");
             }
         }

@@ -60,3 +60,39 @@ pub struct ShadowDrift {
     pub outputs: Vec<(String, ArrayRef)>,
     pub agreement: Agreement,
 }
+
+/// What the drift stage receives: scored batches from inference, label events from the labels
+/// reader.
+pub enum DriftMessage {
+    Scored(DriftInput),
+    Labels(LabelBatch),
+}
+
+impl From<DriftInput> for DriftMessage {
+    fn from(input: DriftInput) -> Self {
+        DriftMessage::Scored(input)
+    }
+}
+
+/// One label event of the labels topic, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelEvent {
+    pub id: String,
+    pub label: f64,
+    /// When the label became known (`labels.timestamp_field`), epoch ms.
+    pub at_ms: Option<i64>,
+    pub partition: i32,
+}
+
+/// Label events read together, and how far each partition was read (the next offset to read,
+/// dead-lettered events included): once the drift stage has taken them, these offsets may be
+/// committed.
+#[derive(Debug, Default)]
+pub struct LabelBatch {
+    pub events: Vec<LabelEvent>,
+    pub read_up_to: Vec<(i32, i64)>,
+}
+
+/// Per partition of the labels topic, the next offset after the label events the drift stage
+/// has taken: what the labels reader commits.
+pub type LabelProgress = std::sync::Mutex<std::collections::BTreeMap<i32, i64>>;

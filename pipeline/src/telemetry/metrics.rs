@@ -7,7 +7,7 @@
 //! the exact percentiles of the run summary.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::metrics::{Histogram, Meter};
@@ -16,6 +16,7 @@ use opentelemetry::KeyValue;
 use crate::models::identity::ModelIdentity;
 use crate::models::set::{ServingEntry, ServingModels};
 use crate::models::shadow::Agreement;
+use crate::telemetry::performance::PerformanceGauges;
 
 /// One assigned partition's lag (read from the consumer's statistics in `kafka::stats`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +208,11 @@ pub struct PipelineMetrics {
     pub minimal_dead_letters: AtomicU64,
     pub drift_reports: AtomicU64,
     pub drift_alerts: AtomicU64,
+    pub performance_reports: AtomicU64,
+    /// The latest performance window and the label join.
+    pub performance: Arc<Mutex<PerformanceGauges>>,
+    /// Label events dead-lettered (not JSON, no id, no numeric label).
+    pub invalid_labels: AtomicU64,
     /// Acknowledged dead letters by reason (dead letters are rare: a lock is fine).
     pub dead_letters_by_reason: Mutex<BTreeMap<&'static str, u64>>,
     /// From the consumer's latest statistics.
@@ -260,6 +266,9 @@ impl PipelineMetrics {
             minimal_dead_letters: Default::default(),
             drift_reports: Default::default(),
             drift_alerts: Default::default(),
+            performance_reports: Default::default(),
+            performance: Default::default(),
+            invalid_labels: Default::default(),
             dead_letters_by_reason: Default::default(),
             consumer_lag: Default::default(),
             drift_columns: Default::default(),

@@ -4,6 +4,7 @@ pub mod health;
 pub mod logs;
 pub mod metrics;
 pub mod otel;
+pub mod performance;
 pub mod process;
 pub mod server;
 

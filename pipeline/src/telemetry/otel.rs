@@ -20,6 +20,7 @@ use opentelemetry_sdk::Resource;
 use crate::config::Settings;
 use crate::telemetry::health::HealthState;
 use crate::telemetry::metrics::PipelineMetrics;
+use crate::telemetry::performance;
 use crate::telemetry::process;
 
 pub struct MetricsExporter {
@@ -281,6 +282,8 @@ impl MetricsExporter {
                 }
             })
             .build();
+
+        performance::observe(meter, &metrics.performance);
 
         let m = Arc::clone(metrics);
         meter

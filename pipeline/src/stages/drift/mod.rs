@@ -1,6 +1,7 @@
 //! Drift beside the data path: [`tracker`] holds the windows and the reference, [`stage`] runs
 //! it on its own thread and publishes reports and alerts, [`variants`] adds the canary and
-//! shadow columns.
+//! shadow columns, [`performance`] measures the serving model per window with the labels joined.
+pub mod performance;
 pub mod stage;
 pub mod tracker;
 pub mod variants;

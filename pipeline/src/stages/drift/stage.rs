@@ -6,6 +6,10 @@
 //! are reference-counted: no copy). The policy is lossless: when the channel is full the
 //! inference stage waits, so every scored event is counted. Reports and alerts do not hold
 //! input offsets back: their delivery is not tracked by the offset tracker.
+//!
+//! The same thread measures the serving model's performance ([`StreamPerformance`]): label
+//! events from the labels reader arrive on the same channel, and each closed performance
+//! window is a `kind: "performance"` report on the drift topic.
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +23,9 @@ use crate::config::Settings;
 use crate::kafka::delivery::Delivery;
 use crate::kafka::producer::{try_send, SendRefusal, SinkProducer, QUEUE_FULL_BACKOFF};
 use crate::report::live::DriftBoard;
-use crate::stages::drift::tracker::DriftTracker;
-use crate::stages::messages::DriftInput;
+use crate::stages::drift::performance::{PerformanceOutcome, StreamPerformance};
+use crate::stages::drift::tracker::{load_profile, DriftTracker};
+use crate::stages::messages::{DriftMessage, LabelProgress};
 use crate::telemetry::metrics::{ColumnDrift, PipelineMetrics};
 
 pub struct DriftStage {
@@ -28,6 +33,8 @@ pub struct DriftStage {
     producer: Arc<SinkProducer>,
     metrics: Arc<PipelineMetrics>,
     tracker: DriftTracker,
+    /// None when there is nothing to measure (no labels topic, no estimator in the profile).
+    performance: Option<StreamPerformance>,
     /// The live drift page's data.
     board: Arc<DriftBoard>,
 }
@@ -39,30 +46,62 @@ impl DriftStage {
         producer: Arc<SinkProducer>,
         metrics: Arc<PipelineMetrics>,
         board: Arc<DriftBoard>,
+        label_progress: Arc<LabelProgress>,
     ) -> anyhow::Result<DriftStage> {
+        // CBPE's estimator comes with a profile fitted on labeled events.
+        let estimator = match settings.drift.profile.as_str() {
+            "" => None,
+            path => load_profile(std::path::Path::new(path))?.performance,
+        };
+        let has_model = settings.has_model();
+        let performance = has_model
+            .then(|| StreamPerformance::new(settings, estimator, label_progress))
+            .flatten();
+        if let Some(p) = &performance {
+            tracing::info!(
+                labels_topic = %settings.kafka.labels_topic,
+                estimated = p.estimates(),
+                "performance: measured per window"
+            );
+        }
         Ok(DriftStage {
             settings: settings.clone(),
             producer,
             metrics,
             tracker: DriftTracker::new(settings)?,
+            performance,
             board,
         })
     }
 
     /// Runs until the channel closes; a timer closes processing-time panes.
-    pub fn run(mut self, rx: Receiver<DriftInput>) -> anyhow::Result<()> {
+    pub fn run(mut self, rx: Receiver<DriftMessage>) -> anyhow::Result<()> {
         loop {
-            let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(input) => self.tracker.observe(&input, now_ms())?,
-                Err(RecvTimeoutError::Timeout) => self.tracker.tick(now_ms())?,
+            let now = now_ms();
+            let (outcome, performance) = match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(DriftMessage::Scored(input)) => (
+                    self.tracker.observe(&input, now)?,
+                    (self.performance.as_mut()).map(|p| p.scored(&input, now)),
+                ),
+                Ok(DriftMessage::Labels(labels)) => (
+                    DriftOutcome::default(),
+                    (self.performance.as_mut()).map(|p| p.labels(&labels, now)),
+                ),
+                Err(RecvTimeoutError::Timeout) => (
+                    self.tracker.tick(now)?,
+                    (self.performance.as_mut()).map(|p| p.tick(now)),
+                ),
                 Err(RecvTimeoutError::Disconnected) => {
                     // Shutdown: open windows are reported without a verdict (a rolling
                     // restart must not page anyone).
                     let outcome = self.tracker.finish(Finish::Shutdown)?;
-                    return self.publish(outcome);
+                    self.publish(outcome)?;
+                    let performance = (self.performance.as_mut()).map(StreamPerformance::finish);
+                    return self.publish_performance(performance);
                 }
             };
             self.publish(outcome)?;
+            self.publish_performance(performance)?;
             if let Some(report) = self.tracker.take_agreement_report() {
                 let topic = &self.settings.kafka.drift_topic;
                 self.send(topic, report.kind, &serde_json::to_vec(&report)?)?;
@@ -103,6 +142,42 @@ impl DriftStage {
         Ok(())
     }
 
+    /// Performance reports on the drift topic (key `performance`), their alerts on the alerts
+    /// topic (keyed by `performance.SOURCE.METRIC`), and the gauges.
+    fn publish_performance(&self, outcome: Option<PerformanceOutcome>) -> anyhow::Result<()> {
+        let (Some(outcome), Some(performance)) = (outcome, &self.performance) else {
+            return Ok(());
+        };
+        let k = &self.settings.kafka;
+        for report in &outcome.reports {
+            self.send(&k.drift_topic, "performance", &serde_json::to_vec(report)?)?;
+            PipelineMetrics::add(&self.metrics.performance_reports, 1);
+            tracing::info!(
+                window_start_ms = report.window_start_ms,
+                first_prediction = report.first_prediction,
+                complete = report.complete,
+                predictions = report.predictions,
+                labeled = report.labeled,
+                unlabeled = report.unlabeled,
+                "performance window closed"
+            );
+        }
+        for alert in &outcome.alerts {
+            tracing::warn!(metric = %alert.metric, source = %alert.source, state = ?alert.state, value = ?alert.value, "performance alert");
+            self.send(&k.alerts_topic, &alert.column, &serde_json::to_vec(alert)?)?;
+            PipelineMetrics::add(&self.metrics.drift_alerts, 1);
+        }
+        if let Ok(mut gauges) = self.metrics.performance.lock() {
+            if let Some(latest) = outcome.reports.iter().rev().find(|r| r.complete) {
+                gauges.latest(latest);
+            }
+            if let Some((counts, waiting, early)) = performance.join_state() {
+                gauges.join(counts, waiting, early, performance.misrouted);
+            }
+        }
+        Ok(())
+    }
+
     fn send(&self, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
         let mut record = BaseRecord::with_opaque_to(topic, Delivery::side())
             .key(key.as_bytes())
@@ -121,6 +196,6 @@ impl DriftStage {
 }
 
 /// A bounded channel into the drift stage.
-pub fn channel(capacity: usize) -> (SyncSender<DriftInput>, Receiver<DriftInput>) {
+pub fn channel(capacity: usize) -> (SyncSender<DriftMessage>, Receiver<DriftMessage>) {
     std::sync::mpsc::sync_channel(capacity)
 }
