@@ -76,7 +76,8 @@ fn gather(args: &ReportArgs) -> anyhow::Result<(DriftHistory, String)> {
     }
     if let Some(drift) = &args.drift {
         let alerts = args.alerts.clone().or_else(|| sibling_alerts(drift));
-        let history = read::from_files(drift, alerts.as_deref())?;
+        let performance = sibling(drift, "performance");
+        let history = read::from_files(drift, alerts.as_deref(), performance.as_deref())?;
         let source = match &alerts {
             Some(a) => format!("files {} and {}", drift.display(), a.display()),
             None => format!("file {} (no alerts file)", drift.display()),
@@ -122,10 +123,15 @@ fn gather(args: &ReportArgs) -> anyhow::Result<(DriftHistory, String)> {
 
 /// `X.drift.jsonl` → `X.alerts.jsonl`, when it exists.
 fn sibling_alerts(drift: &Path) -> Option<PathBuf> {
+    sibling(drift, "alerts")
+}
+
+/// `OUTPUT.WHAT.jsonl` beside `OUTPUT.drift.jsonl`, if it exists.
+fn sibling(drift: &Path, what: &str) -> Option<PathBuf> {
     let name = drift.file_name()?.to_str()?;
     let stem = name.strip_suffix(".drift.jsonl")?;
-    let alerts = drift.with_file_name(format!("{stem}.alerts.jsonl"));
-    alerts.is_file().then_some(alerts)
+    let path = drift.with_file_name(format!("{stem}.{what}.jsonl"));
+    path.is_file().then_some(path)
 }
 
 /// One comparison as a one-report history, and its source in words.

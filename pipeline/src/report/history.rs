@@ -5,6 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use driftline_operators::drift::alert::StatisticKind;
 use driftline_operators::drift::monitor::{AlertEvent, AlertState, DriftReport};
 use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
+use driftline_operators::performance::windows::PerformanceReport;
 use serde::Serialize;
 
 /// One column's reports, oldest window first.
@@ -26,6 +27,8 @@ pub struct DriftHistory {
     index: HashMap<String, usize>,
     /// Reports kept per column (the live page's bound); 0: all.
     max_windows: usize,
+    /// The model's performance per window (`kind: "performance"` records), oldest first.
+    pub performance: Vec<PerformanceReport>,
 }
 
 impl ColumnHistory {

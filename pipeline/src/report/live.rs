@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use driftline_operators::drift::monitor::{AlertEvent, DriftOutcome, DriftReport};
 use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
+use driftline_operators::performance::windows::PerformanceReport;
 use serde::Serialize;
 
 use crate::report::history::{test_numbers, ColumnHistory, DriftHistory};
@@ -102,6 +103,17 @@ impl DriftBoard {
     }
 
     /// The live page.
+    /// Adds closed performance windows, keeping the latest [`LIVE_WINDOWS`].
+    pub fn add_performance(&self, reports: &[PerformanceReport]) {
+        if reports.is_empty() {
+            return;
+        }
+        let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.performance.extend(reports.iter().cloned());
+        let excess = history.performance.len().saturating_sub(LIVE_WINDOWS);
+        history.performance.drain(..excess);
+    }
+
     pub fn page(&self) -> String {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let source = format!(

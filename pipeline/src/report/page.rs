@@ -11,6 +11,7 @@ use driftline_operators::drift::profile::{ColumnKind, ColumnRole};
 use crate::report::charts::{self, StatisticSeries};
 use crate::report::format::{anchor, escape, number, opt_number, utc};
 use crate::report::history::{test_numbers, ColumnHistory, DriftHistory};
+use crate::report::performance;
 use crate::report::tables::{bins_table, windows_table};
 
 /// What the page says about itself.
@@ -89,8 +90,7 @@ pub fn render(history: &DriftHistory, info: &PageInfo<'_>) -> String {
         }
         html.push_str("</section>\n");
     }
-    // Room for label-based and estimated performance (joined labels, CBPE) when they exist.
-    html.push_str("<section id=\"performance\"><h2>Model performance</h2><p>No performance data in these reports: labels are not joined yet.</p></section>\n");
+    performance::section(&mut html, &history.performance);
     html.push_str("</body></html>\n");
     html
 }

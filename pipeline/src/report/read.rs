@@ -11,23 +11,43 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::report::history::DriftHistory;
 
-/// Reads `drift` (reports) and, if given, `alerts`: one JSON object per line. Records that are
-/// not column reports (a shadow's agreement) are skipped.
-pub fn from_files(drift: &Path, alerts: Option<&Path>) -> anyhow::Result<DriftHistory> {
-    let reports = read_jsonl::<DriftReport>(drift)?;
-    let alerts = match alerts {
-        Some(path) => read_jsonl::<AlertEvent>(path)?,
-        None => Vec::new(),
-    };
-    Ok(DriftHistory::of(reports, alerts))
+/// Which records a reader keeps: column reports and drift alerts (no `kind`, or a column's
+/// `numeric`/`categorical`), or performance reports (`"kind": "performance"`). A shadow's
+/// agreement is neither.
+#[derive(Clone, Copy, PartialEq)]
+enum Keep {
+    Columns,
+    Performance,
 }
 
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+/// Reads `drift` (reports) and, if given, `alerts` and `performance` (`driftline batch`'s
+/// `OUTPUT.performance.jsonl`): one JSON object per line. Records of other kinds are skipped.
+pub fn from_files(
+    drift: &Path,
+    alerts: Option<&Path>,
+    performance: Option<&Path>,
+) -> anyhow::Result<DriftHistory> {
+    let reports = read_jsonl::<DriftReport>(drift, Keep::Columns)?;
+    let alerts = match alerts {
+        Some(path) => read_jsonl::<AlertEvent>(path, Keep::Columns)?,
+        None => Vec::new(),
+    };
+    let mut history = DriftHistory::of(reports, alerts);
+    history.performance = read_jsonl(drift, Keep::Performance)?;
+    if let Some(path) = performance {
+        history
+            .performance
+            .extend(read_jsonl(path, Keep::Performance)?);
+    }
+    Ok(history)
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, keep: Keep) -> anyhow::Result<Vec<T>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if let Some(record) = parse_record(line.as_bytes())
+        if let Some(record) = parse_record(line.as_bytes(), keep)
             .with_context(|| format!("{} line {}", path.display(), i + 1))?
         {
             out.push(record);
@@ -36,13 +56,21 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// One record; `None` for a blank line or a record of another kind (`"kind": "shadow_agreement"`).
-fn parse_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<Option<T>> {
+/// One record; `None` for a blank line or a record that `keep` does not keep.
+fn parse_record<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    keep: Keep,
+) -> anyhow::Result<Option<T>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)?;
-    if value.get("kind").and_then(|k| k.as_str()) == Some("shadow_agreement") {
+    let kept = match value.get("kind").and_then(|k| k.as_str()) {
+        Some("shadow_agreement") => false,
+        Some("performance") => keep == Keep::Performance,
+        _ => keep == Keep::Columns,
+    };
+    if !kept {
         return Ok(None);
     }
     Ok(Some(serde_json::from_value(value)?))
@@ -62,9 +90,11 @@ pub struct TopicRange<'a> {
 
 /// The reports and alerts whose record timestamps fall in `[from_ms, to_ms]`.
 pub fn from_topics(range: &TopicRange<'_>) -> anyhow::Result<DriftHistory> {
-    let reports = read_topic::<DriftReport>(range, range.drift_topic)?;
-    let alerts = read_topic::<AlertEvent>(range, range.alerts_topic)?;
-    Ok(DriftHistory::of(reports, alerts))
+    let reports = read_topic::<DriftReport>(range, range.drift_topic, Keep::Columns)?;
+    let alerts = read_topic::<AlertEvent>(range, range.alerts_topic, Keep::Columns)?;
+    let mut history = DriftHistory::of(reports, alerts);
+    history.performance = read_topic(range, range.drift_topic, Keep::Performance)?;
+    Ok(history)
 }
 
 /// Reads `topic` from the first offset at `from_ms` up to the end as it is now (no group, no
@@ -72,6 +102,7 @@ pub fn from_topics(range: &TopicRange<'_>) -> anyhow::Result<DriftHistory> {
 fn read_topic<T: serde::de::DeserializeOwned>(
     range: &TopicRange<'_>,
     topic: &str,
+    keep: Keep,
 ) -> anyhow::Result<Vec<T>> {
     let mut config = ClientConfig::new();
     config
@@ -134,11 +165,36 @@ fn read_topic<T: serde::de::DeserializeOwned>(
         if stamped > range.to_ms {
             continue;
         }
-        if let Some(record) = parse_record(message.payload().unwrap_or_default())
+        if let Some(record) = parse_record(message.payload().unwrap_or_default(), keep)
             .with_context(|| format!("`{topic}` partition {p} offset {offset}"))?
         {
             out.push(record);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The drift and alerts topics also carry performance reports and alerts, and a shadow's
+    /// agreement: the drift report reads past them.
+    #[test]
+    fn records_of_other_kinds_are_skipped_and_column_reports_are_not() {
+        for other in [
+            br#"{"kind":"performance","window":"count","predictions":3}"#.as_slice(),
+            br#"{"kind":"shadow_agreement","events":3}"#.as_slice(),
+        ] {
+            let skipped = parse_record::<DriftReport>(other, Keep::Columns);
+            assert!(skipped.expect("skipped").is_none());
+        }
+        let column = br#"{"kind":"numeric","column":"temperature"}"#;
+        assert!(
+            parse_record::<DriftReport>(column, Keep::Columns).is_err(),
+            "a column report is parsed (and this one lacks fields)"
+        );
+        let performance = parse_record::<serde_json::Value>(column, Keep::Performance);
+        assert!(performance.expect("skipped").is_none());
+    }
 }

@@ -138,3 +138,39 @@ fn older_windows_are_text_lines_and_the_latest_a_table() {
         "the table starts after the text"
     );
 }
+
+#[test]
+fn performance_windows_get_a_row_with_realized_and_estimated_metrics() {
+    use driftline_operators::performance::windows::PerformanceReport;
+    let mut history = DriftHistory::of([report("t", 0, 0.01, Some(false))], []);
+    let window: PerformanceReport = serde_json::from_value(serde_json::json!({
+        "kind": "performance", "window": "count", "first_prediction": 0,
+        "first_event_ms": 0, "last_event_ms": 9, "complete": true,
+        "predictions": 10, "labeled": 8, "unlabeled": 2, "labeled_fraction": 0.8,
+        "realized": [{"metric": "accuracy", "value": 0.875}],
+        "estimated": [{"metric": "accuracy", "value": 0.61, "sampling_error": 0.01,
+            "lower_bound": 0.58, "upper_bound": 0.64, "lower_threshold": 0.7,
+            "upper_threshold": 1.0, "alert": true}]
+    }))
+    .expect("a performance report");
+    let info = PageInfo {
+        title: "t",
+        source: "s",
+        refresh_s: None,
+    };
+    let empty = render(&history, &info);
+    assert!(empty.contains("No performance records"), "{empty}");
+    history.performance.push(window);
+    let html = render(&history, &info);
+    let section = &html[html.find("id=\"performance\"").expect("section")..];
+    assert!(section.contains("<th>accuracy</th>"), "{section}");
+    assert!(section.contains("8 (80 %)"), "{section}");
+    assert!(
+        section.contains("<td class=\"drift\">0.875 / est. 0.610 ± 0.0300 ⚠</td>"),
+        "{section}"
+    );
+    assert!(
+        !section.contains("<th>mae</th>"),
+        "metrics without values are not shown"
+    );
+}

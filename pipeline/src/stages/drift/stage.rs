@@ -148,6 +148,7 @@ impl DriftStage {
         let (Some(outcome), Some(performance)) = (outcome, &self.performance) else {
             return Ok(());
         };
+        self.board.add_performance(&outcome.reports);
         let k = &self.settings.kafka;
         for report in &outcome.reports {
             self.send(&k.drift_topic, "performance", &serde_json::to_vec(report)?)?;
