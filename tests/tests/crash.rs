@@ -128,19 +128,6 @@ async fn crash_run(run: CrashRun) {
     let mut broker = Broker::start(run.broker, &[("in", p), ("out", p), ("dlq", 1)]).await;
     let b = broker.bootstrap();
     let b = b.as_str();
-    let feed = spawn_feed(
-        b,
-        "in",
-        GenOptions {
-            count: run.events,
-            rate: run.rate,
-            malformed_every: 500,
-            // Many devices spread the keys evenly over the partitions: the embedded broker
-            // deletes what is past 5 MiB in any one of them.
-            devices: 100_000,
-            ..GenOptions::default()
-        },
-    );
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env = pipeline_env(b, "in", "out", "dlq", "crash");
     // A killed member holds its partitions until its session expires: keep that short.
@@ -165,8 +152,28 @@ async fn crash_run(run: CrashRun) {
         let log = dir.path().join(format!("instance{slot}-{generation}.log"));
         (DriftlineProcess::start(&env, &log), log)
     };
-    let mut instances: Vec<DriftlineProcess> =
-        (0..run.instances).map(|slot| start(slot).0).collect();
+    let (mut instances, first_logs): (Vec<DriftlineProcess>, Vec<_>) =
+        (0..run.instances).map(&mut start).unzip();
+    // The group forms before the feed starts: every instance holds partitions. Under load the
+    // MockCluster took four rounds (14 s) to let a slow-starting second member in, refusing
+    // every commit meanwhile, and the first instance redid what it had scored (36 736
+    // duplicates before any fault); that is the group's start, not what a fault costs.
+    for log in &first_logs {
+        wait_for_log_line(log, "partitions assigned", Duration::from_secs(120));
+    }
+    let feed = spawn_feed(
+        b,
+        "in",
+        GenOptions {
+            count: run.events,
+            rate: run.rate,
+            malformed_every: 500,
+            // Many devices spread the keys evenly over the partitions: the embedded broker
+            // deletes what is past 5 MiB in any one of them.
+            devices: 100_000,
+            ..GenOptions::default()
+        },
+    );
 
     // Kill points: random fractions of the stream, as counts of outputs, plus a random delay so
     // that a kill can land anywhere in a batch's life (decode, inference, produce, commit).
