@@ -27,6 +27,7 @@ fn main() -> ExitCode {
                 malformed_every: args.malformed_every,
                 drift_after: (!args.no_drift).then_some(args.drift_after),
                 seed: args.seed,
+                labels: !args.no_labels,
             }))
             .map(|_| ())
         }),

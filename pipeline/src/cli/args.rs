@@ -218,6 +218,9 @@ pub struct DemoArgs {
     /// Feed without injected drift.
     #[arg(long)]
     pub no_drift: bool,
+    /// Feed without labels (and without performance windows in the summary).
+    #[arg(long)]
+    pub no_labels: bool,
     /// Seed of the simulated sensors.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

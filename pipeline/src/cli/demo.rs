@@ -1,5 +1,6 @@
 //! `driftline demo` (what `make run` runs): the embedded broker, the demo model and a live feed
-//! of simulated sensor events, with a live status line and a closing summary. With
+//! of simulated sensor events with their labels a little later ([`demo_labels`]), with a live
+//! status line and a closing summary. With
 //! `--bootstrap` it runs against any Kafka-protocol broker instead (topics are created with the
 //! admin API when missing).
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::ClientConfig;
 
+use crate::cli::demo_labels::{self, DemoLabels};
 use crate::cli::gen::{self, GenOptions};
 use crate::config::Settings;
 use crate::kafka::embedded::EmbeddedBroker;
@@ -29,6 +31,8 @@ pub struct DemoOptions {
     pub drift_after: Option<u64>,
     /// Seed of the simulated sensors.
     pub seed: u64,
+    /// Labels a little after each event, and performance per window in the summary.
+    pub labels: bool,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
@@ -49,6 +53,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
     if !listen.is_empty() && std::net::TcpListener::bind(listen).is_err() {
         settings.health.listen = "127.0.0.1:0".into();
     }
+    let labels: Option<DemoLabels> = match options.labels && settings.drift.enabled {
+        true => Some(demo_labels::prepare(&mut settings, options.seed)?),
+        false => None,
+    };
     let k = &settings.kafka;
     let topics: Vec<&str> = k
         .input_topics
@@ -63,6 +71,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
                 .into_iter()
                 .flatten(),
         )
+        .chain((!k.labels_topic.is_empty()).then_some(k.labels_topic.as_str()))
         .collect();
     create_topics(&bootstrap, &topics, options.partitions, embedded.as_ref()).await?;
     let input_topic = k.input_topics[0].clone();
@@ -111,6 +120,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
         malformed_every: options.malformed_every,
         drift_after: options.drift_after,
         seed: options.seed,
+        labels: labels.as_ref().map(|l| l.feed.clone()),
         ..GenOptions::default()
     };
     let feed = {
@@ -143,8 +153,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
                 .map_or("-".into(), |p| format!("{p:.1} ms"))
         );
         last_in = m.events_in;
+        // With labels, the last windows close once their labels came or were given up.
+        let windows_closed = labels.as_ref().is_none_or(|l| {
+            let closed = metrics.performance_reports.load(Ordering::Relaxed);
+            closed >= m.predictions_out / l.window_events
+        });
         if interrupted
-            || (feed.is_finished() && done >= options.events)
+            || (feed.is_finished() && done >= options.events && windows_closed)
             || started.elapsed() > limit
         {
             break;
@@ -158,6 +173,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
     print_summary(&summary, fed.produced, fed.malformed, started.elapsed());
     if summary.drift_alerts > 0 {
         print_alerts(&bootstrap, &settings.kafka.alerts_topic)?;
+    }
+    if let Some(labels) = &labels {
+        demo_labels::print_performance(&bootstrap, &settings.kafka.drift_topic, labels)?;
     }
     Ok(summary)
 }
@@ -250,6 +268,9 @@ fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
         else {
             continue;
         };
+        if alert["kind"] == "performance" {
+            continue; // shown with the performance windows
+        }
         // The statistics that said drift, each with its value and threshold.
         let mut said = Vec::new();
         if let Some(stats) = alert["statistics"].as_object() {

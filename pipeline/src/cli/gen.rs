@@ -3,7 +3,10 @@
 //! Each event is one device's reading of every sensor, Normal(mean, std), with a small share of
 //! faulty readings (a sensor off by several standard deviations) for the anomaly model to find.
 //! Options inject drift (from event N on, one sensor's mean moves) and malformed events (for the
-//! dead-letter path). The generator is seeded: the same options give the same events.
+//! dead-letter path), and [`LabelFeed`] sends each event's ground truth (faulty or not) to a
+//! labels topic a little later, as confirmations arrive in the field. Every event has a unique
+//! `event_id` beside its `device_id` (the Kafka key). The generator is seeded: the same options
+//! give the same events.
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -43,6 +46,18 @@ pub struct GenOptions {
     /// Every Nth event is malformed (0: none).
     pub malformed_every: u64,
     pub seed: u64,
+    /// Each event's label, sent later to a labels topic.
+    pub labels: Option<LabelFeed>,
+}
+
+/// Labels for the generated events: `{"event_id": …, "label": 0 or 1}` (1: the reading is
+/// faulty), keyed like the event (so the labels topic is co-partitioned with the input), sent
+/// `delay` after the event; every `missing_every`-th label is never sent (0: none missing).
+#[derive(Debug, Clone)]
+pub struct LabelFeed {
+    pub topic: String,
+    pub delay: Duration,
+    pub missing_every: u64,
 }
 
 impl Default for GenOptions {
@@ -57,6 +72,7 @@ impl Default for GenOptions {
             drift_shift_std: 1.0,
             malformed_every: 0,
             seed: 1,
+            labels: None,
         }
     }
 }
@@ -69,6 +85,8 @@ pub struct EventGenerator {
     drift_index: Option<usize>,
     rng: SplitMix64,
     start_ms: i64,
+    /// Whether the last event written was a faulty reading (its label).
+    last_faulty: bool,
 }
 
 impl EventGenerator {
@@ -91,11 +109,17 @@ impl EventGenerator {
             drift_index,
             rng,
             start_ms,
+            last_faulty: false,
         })
     }
 
     pub fn sensors(&self) -> &[Sensor] {
         &self.sensors
+    }
+
+    /// The label of the last event written: 1 if the reading was faulty.
+    pub fn last_label(&self) -> i64 {
+        i64::from(self.last_faulty)
     }
 
     /// Writes event `i` into `out` and returns its key (the device id).
@@ -113,11 +137,13 @@ impl EventGenerator {
             return device;
         }
         let faulty = self.rng.uniform() < self.options.fault_rate;
+        self.last_faulty = faulty;
         let fault_sensor = (self.rng.next() % self.sensors.len() as u64) as usize;
         let drifting = self.options.drift_after.is_some_and(|n| i >= n);
         let _ = write!(
             out,
-            "{{\"device_id\":\"{device}\",\"ts\":{}",
+            "{{\"device_id\":\"{device}\",\"event_id\":\"{}\",\"ts\":{}",
+            event_id(self.options.seed, i),
             self.start_ms + i as i64
         );
         for (j, s) in self.sensors.iter().enumerate() {
@@ -171,11 +197,17 @@ fn malformed(i: u64) -> String {
     }
 }
 
+/// Event `i`'s id: unique within a run (the seed keeps two runs' ids apart).
+pub fn event_id(seed: u64, i: u64) -> String {
+    format!("{seed}-{i}")
+}
+
 /// What a generator run produced.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GenReport {
     pub produced: u64,
     pub malformed: u64,
+    pub labels: u64,
 }
 
 /// Produces `options.count` events to `topic`, paced at `options.rate`.
@@ -192,11 +224,14 @@ pub fn produce(
         .create()
         .context("creating the generator's producer")?;
     let malformed_every = options.malformed_every;
-    let (count, rate) = (options.count, options.rate);
+    let (count, rate, seed) = (options.count, options.rate, options.seed);
+    let labels = options.labels.clone();
     let mut generator = EventGenerator::new(options, crate::clock::now_ms())?;
     let started = Instant::now();
     let mut payload = Vec::with_capacity(512);
     let mut report = GenReport::default();
+    // Labels waiting for their time: (due, key, payload).
+    let mut pending: std::collections::VecDeque<(Instant, String, String)> = Default::default();
     for i in 0..count {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
@@ -208,28 +243,67 @@ pub fn produce(
             }
         }
         let key = generator.event(i, &mut payload);
-        let mut record = BaseRecord::to(topic)
-            .key(key.as_bytes())
-            .payload(&payload[..]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => return Err(e).context("producing an event"),
+        send(&producer, topic, &key, &payload)?;
+        report.produced += 1;
+        let is_malformed = malformed_every > 0 && i % malformed_every == malformed_every - 1;
+        report.malformed += u64::from(is_malformed);
+        if let Some(feed) = &labels {
+            let missing =
+                feed.missing_every > 0 && i % feed.missing_every == feed.missing_every - 1;
+            if !is_malformed && !missing {
+                let label = format!(
+                    "{{\"event_id\":\"{}\",\"label\":{}}}",
+                    event_id(seed, i),
+                    generator.last_label()
+                );
+                pending.push_back((Instant::now() + feed.delay, key, label));
+            }
+            while pending
+                .front()
+                .is_some_and(|(due, _, _)| *due <= Instant::now())
+            {
+                let (_, key, label) = pending.pop_front().expect("front");
+                send(&producer, &feed.topic, &key, label.as_bytes())?;
+                report.labels += 1;
             }
         }
-        report.produced += 1;
-        if malformed_every > 0 && i % malformed_every == malformed_every - 1 {
-            report.malformed += 1;
+    }
+    // The labels still due, each at its time (or at once when stopped).
+    if let Some(feed) = &labels {
+        for (due, key, label) in pending {
+            if !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            send(&producer, &feed.topic, &key, label.as_bytes())?;
+            report.labels += 1;
         }
     }
     producer
         .flush(Duration::from_secs(30))
         .context("flushing generated events")?;
     Ok(report)
+}
+
+/// Hands one record to the producer, waiting while its queue is full.
+fn send(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(e).context("producing an event"),
+        }
+    }
 }
 
 /// A tiny seeded generator (SplitMix64) with Box–Muller normals: enough for simulated sensors,
@@ -306,7 +380,8 @@ mod tests {
         for i in 0..4000 {
             g.event(i, &mut buf);
             let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
-            assert_eq!(v.as_object().expect("object").len(), 2 + g.sensors().len());
+            assert_eq!(v.as_object().expect("object").len(), 3 + g.sensors().len());
+            assert_eq!(v["event_id"], event_id(1, i).as_str());
             let t = v["temperature"].as_f64().expect("temperature");
             if i < 2000 {
                 before += t

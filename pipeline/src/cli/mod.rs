@@ -3,6 +3,7 @@
 pub mod args;
 pub mod batch;
 pub mod demo;
+pub mod demo_labels;
 pub mod drift;
 pub mod gate;
 pub mod gen;

@@ -209,6 +209,7 @@ pub struct PipelineMetrics {
     pub drift_reports: AtomicU64,
     pub drift_alerts: AtomicU64,
     pub performance_reports: AtomicU64,
+    pub performance_alerts: AtomicU64,
     /// The latest performance window and the label join.
     pub performance: Arc<Mutex<PerformanceGauges>>,
     /// Label events dead-lettered (not JSON, no id, no numeric label).
@@ -267,6 +268,7 @@ impl PipelineMetrics {
             drift_reports: Default::default(),
             drift_alerts: Default::default(),
             performance_reports: Default::default(),
+            performance_alerts: Default::default(),
             performance: Default::default(),
             invalid_labels: Default::default(),
             dead_letters_by_reason: Default::default(),

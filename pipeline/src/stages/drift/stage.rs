@@ -166,7 +166,7 @@ impl DriftStage {
         for alert in &outcome.alerts {
             tracing::warn!(metric = %alert.metric, source = %alert.source, state = ?alert.state, value = ?alert.value, "performance alert");
             self.send(&k.alerts_topic, &alert.column, &serde_json::to_vec(alert)?)?;
-            PipelineMetrics::add(&self.metrics.drift_alerts, 1);
+            PipelineMetrics::add(&self.metrics.performance_alerts, 1);
         }
         if let Ok(mut gauges) = self.metrics.performance.lock() {
             if let Some(latest) = outcome.reports.iter().rev().find(|r| r.complete) {
