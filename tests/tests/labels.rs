@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use driftline::cli::gen::{EventGenerator, GenOptions};
 use driftline_operators::performance::realized::classifier_metrics;
+use driftline_tests::http::get;
 use driftline_tests::*;
 
 const EVENTS: u64 = 6_000;
@@ -303,5 +304,127 @@ async fn a_labels_topic_with_another_partition_count_stops_startup_and_says_why(
         text.contains("has 1 partitions but input topic `in` has 2")
             && text.contains("co-partitioned"),
         "{text}"
+    );
+}
+
+/// A sample of `/metrics`: the value of the series `name` whose labels contain `label`.
+fn metric(body: &str, name: &str, label: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// Labels stop (an outage of whatever produces them) while events keep coming: at most
+/// `labels.max_pending` predictions wait, the older ones are given up as unlabeled and their
+/// windows close; when labels come back, the predictions still waiting get them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labels_outage_holds_at_most_max_pending_predictions() {
+    const PENDING: u64 = 500;
+    const WINDOW: u64 = 1_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Tansu::start();
+    let b = broker.bootstrap.as_str();
+    create_topics(
+        b,
+        &[
+            ("in", 2),
+            ("out", 2),
+            ("dlq", 1),
+            ("drift", 1),
+            ("alerts", 1),
+            ("labels", 2),
+        ],
+    )
+    .await;
+    let events = events();
+    let health: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut env = labels_env(b, "outage-test");
+    env.extend([
+        ("DRIFTLINE__PERFORMANCE__WINDOW", "count".to_string()),
+        ("DRIFTLINE__PERFORMANCE__WINDOW_EVENTS", WINDOW.to_string()),
+        ("DRIFTLINE__LABELS__MAX_PENDING", PENDING.to_string()),
+        ("DRIFTLINE__LABELS__MAX_DELAY_MS", "600000".to_string()),
+        ("DRIFTLINE__HEALTH__LISTEN", health.to_string()),
+    ]);
+    let log = dir.path().join("driftline.log");
+    let mut driftline = DriftlineProcess::start(&env, &log);
+
+    let mut most_waiting: f64 = 0.0;
+    for chunk in 0..EVENTS / CHUNK {
+        let range = (chunk * CHUNK) as usize..((chunk + 1) * CHUNK) as usize;
+        produce_all(b, "in", &events[range.clone()]);
+        let scored = wait_for_outputs(
+            b,
+            &[("out", 2)],
+            range.end as i64,
+            Duration::ZERO,
+            Duration::from_secs(60),
+        );
+        assert!(
+            scored >= range.end as i64,
+            "chunk {chunk}: {scored} outputs"
+        );
+        // The gauges follow each batch the drift stage takes; read them once it has this chunk.
+        let started = Instant::now();
+        loop {
+            let body = get(health, "/metrics")
+                .map(|(_, body)| body)
+                .unwrap_or_default();
+            let waiting = metric(&body, "driftline_labels_waiting", "\"predictions\"");
+            let evicted = metric(&body, "driftline_labels_joined", "\"evicted\"").unwrap_or(0.0);
+            if let Some(waiting) = waiting {
+                most_waiting = most_waiting.max(waiting);
+                if waiting + evicted >= range.end as f64 {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chunk {chunk}: the join's gauges did not reach {} predictions:\n{body}",
+                range.end
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    assert_eq!(
+        most_waiting, PENDING as f64,
+        "the join held more than max_pending"
+    );
+    let body = get(health, "/metrics")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    let evicted = metric(&body, "driftline_labels_joined", "\"evicted\"");
+    assert_eq!(evicted, Some((EVENTS - PENDING) as f64), "{body}");
+    // The windows whose predictions were all given up closed, unlabeled.
+    let closed = performance_reports(b, 5, Duration::from_secs(30));
+    assert_eq!(closed.len(), 5, "{closed:?}");
+    for report in &closed {
+        assert_eq!(
+            (report["labeled"].as_u64(), report["unlabeled"].as_u64()),
+            (Some(0), Some(WINDOW)),
+            "{report}"
+        );
+        assert_eq!(report["complete"], true, "{report}");
+    }
+
+    // Labels come back for the last window: the 500 predictions still waiting get theirs.
+    let back: Vec<_> = (EVENTS - WINDOW..EVENTS).map(label_event).collect();
+    produce_all(b, "labels", &back);
+    let reports = performance_reports(b, 6, Duration::from_secs(60));
+    let last = reports
+        .iter()
+        .find(|r| r["first_prediction"] == EVENTS - WINDOW)
+        .unwrap_or_else(|| panic!("the last window did not close: {reports:?}"));
+    assert_eq!(
+        (last["labeled"].as_u64(), last["unlabeled"].as_u64()),
+        (Some(PENDING), Some(WINDOW - PENDING)),
+        "{last}"
+    );
+    assert_eq!(last["complete"], true, "{last}");
+    let status = driftline.terminate(Duration::from_secs(30));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        status.success(),
+        "driftline exited with {status}; log:\n{text}"
     );
 }
