@@ -71,6 +71,26 @@ fn the_demo_pages_only_after_the_drift_starts() {
                 .any(|(c, last)| c == "temperature" && *last < FIRST_DRIFTING_PANE + 5),
             "seed {seed}: no temperature alert in the first window after the drift:\n{stdout}"
         );
+        // "    performance open estimated accuracy from prediction 40000: 0.9528 outside [...]"
+        let performance_opened: Vec<u64> = stdout
+            .lines()
+            .filter_map(|l| {
+                l.trim_start()
+                    .strip_prefix("performance open estimated accuracy from prediction ")
+            })
+            .map(|rest| {
+                rest.split(':')
+                    .next()
+                    .expect("first")
+                    .parse()
+                    .expect("a number")
+            })
+            .collect();
+        assert!(
+            !performance_opened.is_empty()
+                && performance_opened.iter().all(|&first| first >= 40_000),
+            "seed {seed}: CBPE's accuracy alert should open after the drift, and only then:\n{stdout}"
+        );
         let rows = performance_rows(&stdout);
         assert_eq!(
             rows.len(),

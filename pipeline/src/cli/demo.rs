@@ -171,7 +171,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<MetricsSnapshot> {
     let _ = stop_tx.send(());
     let summary = running.await.context("the pipeline task")??;
     print_summary(&summary, fed.produced, fed.malformed, started.elapsed());
-    if summary.drift_alerts > 0 {
+    let performance_alerts = metrics.performance_alerts.load(Ordering::Relaxed);
+    if labels.is_some() {
+        println!("  performance alerts  {performance_alerts}");
+    }
+    if summary.drift_alerts + performance_alerts > 0 {
         print_alerts(&bootstrap, &settings.kafka.alerts_topic)?;
     }
     if let Some(labels) = &labels {
@@ -269,7 +273,18 @@ fn print_alerts(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
             continue;
         };
         if alert["kind"] == "performance" {
-            continue; // shown with the performance windows
+            // "performance open estimated accuracy from prediction 40000: 0.9528 outside [..]"
+            println!(
+                "    performance {} {} {} from prediction {}: {:.4} outside [{:.4}, {:.4}]",
+                alert["state"].as_str().unwrap_or("?"),
+                alert["source"].as_str().unwrap_or("?"),
+                alert["metric"].as_str().unwrap_or("?"),
+                alert["first_prediction"],
+                alert["value"].as_f64().unwrap_or(f64::NAN),
+                alert["lower_threshold"].as_f64().unwrap_or(f64::NAN),
+                alert["upper_threshold"].as_f64().unwrap_or(f64::NAN),
+            );
+            continue;
         }
         // The statistics that said drift, each with its value and threshold.
         let mut said = Vec::new();
