@@ -96,11 +96,13 @@ $(VENV_OK): requirements.txt
 	test -e $(ORT_LIB)
 	touch $@
 
-# tansu is built once per machine (16 minutes on a cold 2-core machine) and reused from the
-# cache. In a target dir of its own, removed once it is installed.
+# tansu is built once per machine and reused from the cache, in a target dir of its own, removed
+# once it is installed. At opt-level 1: its release build was the longest step of a cold CI run
+# (19.8 of 46.2 minutes at opt-level 3), and the tests use tansu as a broker to talk to, not to
+# measure (README's tansu figures were taken with an opt-level 3 build).
 tansu: $(TANSU) ## Install tansu 0.6.0 into the cached tools folder
 $(TANSU):
-	$(CARGO) install tansu --version 0.6.0 --locked --features libsql --root $(TOOLS) --target-dir $(CACHE)/tansu-build
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=1 $(CARGO) install tansu --version 0.6.0 --locked --features libsql --root $(TOOLS) --target-dir $(CACHE)/tansu-build
 	rm -rf $(CACHE)/tansu-build
 
 # librdkafka is built with TLS (SASL_SSL, SCRAM) against the system's OpenSSL.
