@@ -217,6 +217,7 @@ impl Pipeline {
                     drift: drift_tx.clone(),
                     progress: label_progress,
                     stop: Arc::clone(&labels_stop),
+                    dead_letters: Default::default(),
                 };
                 Some(spawn_stage("driftline-labels", move || reader.run())?)
             }

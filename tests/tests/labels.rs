@@ -276,6 +276,13 @@ async fn late_early_duplicate_and_missing_labels_are_joined_and_counted() {
     assert_eq!(dead[0].payload, b"not json");
     assert_eq!(dead[0].headers["driftline.source.topic"], "labels");
     assert!(text.contains("labels: reading the partitions"), "{text}");
+    // Every label event was taken (or dead-lettered and acknowledged): the labels group's
+    // committed offsets reach the end of the labels topic.
+    assert_eq!(
+        committed_offsets(b, "labels-test.labels", "labels", 2),
+        high_watermarks(b, "labels", 2),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

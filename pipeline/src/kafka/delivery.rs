@@ -3,7 +3,7 @@
 //! them is acknowledged, the batch's input offsets are acknowledged in the [`OffsetTracker`]. A
 //! failed output stops the pipeline before anything past it is committed; drift reports, alerts
 //! and shadow predictions are counted and logged, never fatal.
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +33,17 @@ pub struct Delivery {
     pending: AtomicUsize,
     /// When the first record was handed to the producer (for the produce-acknowledgement latency).
     pub enqueued: Instant,
+    /// Told of this record's acknowledgement or failure, for a sender that commits offsets of
+    /// its own (the labels reader's dead letters).
+    watch: Option<Arc<DeliveryWatch>>,
+}
+
+/// Records whose acknowledgement a sender waits for outside the offset tracker: how many are
+/// still unacknowledged, and whether one failed.
+#[derive(Debug, Default)]
+pub struct DeliveryWatch {
+    pub pending: AtomicUsize,
+    pub failed: AtomicBool,
 }
 
 /// Where the rows of a [`Delivery`] came from, column by column.
@@ -83,6 +94,19 @@ impl Delivery {
             rows,
             pending: AtomicUsize::new(records),
             enqueued: Instant::now(),
+            watch: None,
+        })
+    }
+
+    /// One record that holds no input offset back, whose acknowledgement `watch` is told of.
+    pub fn watched(watch: &Arc<DeliveryWatch>) -> Arc<Delivery> {
+        watch.pending.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Delivery {
+            kind: DeliveryKind::Side,
+            rows: DeliveryRows::default(),
+            pending: AtomicUsize::new(1),
+            enqueued: Instant::now(),
+            watch: Some(Arc::clone(watch)),
         })
     }
 
@@ -160,6 +184,12 @@ impl ProducerContext for SinkContext {
     fn delivery(&self, result: &DeliveryResult<'_>, d: Arc<Delivery>) {
         if result.is_ok() {
             self.health.acknowledged();
+        }
+        if let Some(watch) = &d.watch {
+            if result.is_err() {
+                watch.failed.store(true, Ordering::Release);
+            }
+            watch.pending.fetch_sub(1, Ordering::AcqRel);
         }
         match result {
             Ok(_) if d.kind == DeliveryKind::Side => {}

@@ -5,9 +5,11 @@
 //! would balance on its own.
 //!
 //! At-least-once: offsets are committed (under the group `GROUP.labels`, which has no members)
-//! only up to the label events the drift stage has taken into the join. A label event that is
-//! not JSON, has no id or no numeric label goes to the dead-letter topic with its bytes and the
-//! reason, and the stream goes on.
+//! only up to the label events the drift stage has taken into the join, and only while every
+//! dead letter sent so far is acknowledged. A label event that is not JSON, has no id or no
+//! numeric label goes to the dead-letter topic with its bytes and the reason, and the stream
+//! goes on; if such a dead letter cannot be delivered, no label offset is committed again in
+//! this run (the labels are read again after a restart).
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -23,7 +25,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::kafka::consumer::SourceConsumer;
-use crate::kafka::delivery::{Delivery, DeliveryRows};
+use crate::kafka::delivery::{Delivery, DeliveryRows, DeliveryWatch};
 use crate::kafka::headers::{dead_letter_headers, DeadLetterCause};
 use crate::kafka::labels::{decode_label, LabelRejection};
 use crate::kafka::producer::{try_send, SendRefusal, SinkProducer, QUEUE_FULL_BACKOFF};
@@ -34,6 +36,8 @@ use crate::telemetry::metrics::PipelineMetrics;
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// Label events handed to the drift stage together, at most.
 const BATCH_EVENTS: usize = 1024;
+/// At shutdown, how long the final commit waits for dead letters to be acknowledged.
+const DEAD_LETTER_WAIT: Duration = Duration::from_secs(5);
 
 /// Reads the labels partitions this instance owns until `stop`, on its own thread.
 pub struct LabelsReader {
@@ -44,6 +48,8 @@ pub struct LabelsReader {
     pub drift: SyncSender<DriftMessage>,
     pub progress: Arc<LabelProgress>,
     pub stop: Arc<AtomicBool>,
+    /// The dead letters this reader sent: offsets past one are committed once it is acknowledged.
+    pub dead_letters: Arc<DeliveryWatch>,
 }
 
 impl LabelsReader {
@@ -103,6 +109,12 @@ impl LabelsReader {
             }
         }
         // What was read but not handed over is read again by the next run.
+        let waiting = Instant::now();
+        while self.dead_letters.pending.load(Ordering::Acquire) > 0
+            && waiting.elapsed() < DEAD_LETTER_WAIT
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         self.commit(&consumer, &owned, CommitMode::Sync);
         Ok(())
     }
@@ -175,10 +187,10 @@ impl LabelsReader {
             minimal: false,
         };
         let headers = dead_letter_headers(message.headers(), &cause, &rows);
-        let mut record =
-            BaseRecord::with_opaque_to(&self.settings.kafka.dlq_topic, Delivery::side())
-                .headers(headers)
-                .payload(kept);
+        let delivery = Delivery::watched(&self.dead_letters);
+        let mut record = BaseRecord::with_opaque_to(&self.settings.kafka.dlq_topic, delivery)
+            .headers(headers)
+            .payload(kept);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -196,6 +208,14 @@ impl LabelsReader {
 
     /// Commits, for the partitions owned, the offsets the drift stage has taken.
     fn commit(&self, consumer: &BaseConsumer, owned: &BTreeSet<i32>, mode: CommitMode) {
+        if self.dead_letters.failed.load(Ordering::Acquire) {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| tracing::error!("a label event's dead letter was not delivered: no label offset is committed again in this run (they are read again after a restart)"));
+            return;
+        }
+        if self.dead_letters.pending.load(Ordering::Acquire) > 0 {
+            return; // the next round commits, once they are acknowledged
+        }
         let progress = match self.progress.lock() {
             Ok(p) => p.clone(),
             Err(_) => return,
