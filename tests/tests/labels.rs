@@ -70,6 +70,22 @@ fn events() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The input and output topics (two partitions each), and a labels topic of `labels` partitions.
+async fn create_labels_topics(b: &str, labels: i32) {
+    create_topics(
+        b,
+        &[
+            ("in", 2),
+            ("out", 2),
+            ("dlq", 1),
+            ("drift", 1),
+            ("alerts", 1),
+            ("labels", labels),
+        ],
+    )
+    .await;
+}
+
 fn labels_env(b: &str, group: &str) -> Vec<(&'static str, String)> {
     let mut env = pipeline_env(b, "in", "out", "dlq", group);
     env.extend([
@@ -108,21 +124,13 @@ async fn late_early_duplicate_and_missing_labels_are_joined_and_counted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
-    create_topics(
-        b,
-        &[
-            ("in", 2),
-            ("out", 2),
-            ("dlq", 1),
-            ("drift", 1),
-            ("alerts", 1),
-            ("labels", 2),
-        ],
-    )
-    .await;
+    create_labels_topics(b, 2).await;
     let events = events();
     let log = dir.path().join("driftline.log");
-    let mut driftline = DriftlineProcess::start(&labels_env(b, "labels-test"), &log);
+    let health: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut env = labels_env(b, "labels-test");
+    env.push(("DRIFTLINE__HEALTH__LISTEN", health.to_string()));
+    let mut driftline = DriftlineProcess::start(&env, &log);
 
     // Labels nobody predicted, and label events that cannot be read.
     let ghosts: Vec<(String, Vec<u8>)> = (0..20)
@@ -179,6 +187,21 @@ async fn late_early_duplicate_and_missing_labels_are_joined_and_counted() {
         closed.len() >= windows - 2,
         "{} performance windows closed of {windows}",
         closed.len()
+    );
+    let body = get(health, "/metrics")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    let counted =
+        |outcome: &str| metric(&body, "driftline_labels_joined", &format!("\"{outcome}\""));
+    assert_eq!(
+        counted("invalid"),
+        Some(3.0),
+        "the unreadable label events:\n{body}"
+    );
+    assert_eq!(
+        counted("misrouted"),
+        Some(0.0),
+        "labels keyed like their events:\n{body}"
     );
     let status = driftline.terminate(Duration::from_secs(30));
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -290,18 +313,7 @@ async fn a_labels_topic_with_another_partition_count_stops_startup_and_says_why(
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
-    create_topics(
-        b,
-        &[
-            ("in", 2),
-            ("out", 2),
-            ("dlq", 1),
-            ("drift", 1),
-            ("alerts", 1),
-            ("labels", 1),
-        ],
-    )
-    .await;
+    create_labels_topics(b, 1).await;
     let log = dir.path().join("driftline.log");
     let mut driftline = DriftlineProcess::start(&labels_env(b, "copartition-test"), &log);
     let status = driftline.wait_for_exit(Duration::from_secs(60));
@@ -331,18 +343,7 @@ async fn a_labels_outage_holds_at_most_max_pending_predictions() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();
-    create_topics(
-        b,
-        &[
-            ("in", 2),
-            ("out", 2),
-            ("dlq", 1),
-            ("drift", 1),
-            ("alerts", 1),
-            ("labels", 2),
-        ],
-    )
-    .await;
+    create_labels_topics(b, 2).await;
     let events = events();
     let health: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut env = labels_env(b, "outage-test");

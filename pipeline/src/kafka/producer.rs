@@ -101,6 +101,24 @@ pub fn try_send<'a>(
 /// Pause before retrying a full queue: long enough for librdkafka to deliver a few batches.
 pub const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(2);
 
+/// Enqueues a record from a thread of its own, waiting while the queue is full (drift reports,
+/// alerts, label dead letters: records that no other bound holds back).
+pub fn send_waiting(
+    producer: &SinkProducer,
+    mut record: BaseRecord<'_, [u8], [u8], Arc<Delivery>>,
+) -> Result<(), KafkaError> {
+    loop {
+        match try_send(producer, record) {
+            Ok(()) => return Ok(()),
+            Err(SendRefusal::QueueFull(r)) => {
+                record = r;
+                std::thread::sleep(QUEUE_FULL_BACKOFF);
+            }
+            Err(SendRefusal::Fatal(e)) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

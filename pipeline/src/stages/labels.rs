@@ -16,7 +16,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::BaseRecord;
@@ -28,7 +28,7 @@ use crate::kafka::consumer::SourceConsumer;
 use crate::kafka::delivery::{Delivery, DeliveryRows, DeliveryWatch};
 use crate::kafka::headers::{dead_letter_headers, DeadLetterCause};
 use crate::kafka::labels::{decode_label, LabelRejection};
-use crate::kafka::producer::{try_send, SendRefusal, SinkProducer, QUEUE_FULL_BACKOFF};
+use crate::kafka::producer::{send_waiting, SinkProducer};
 use crate::stages::messages::{DriftMessage, LabelBatch, LabelEvent, LabelProgress};
 use crate::telemetry::metrics::PipelineMetrics;
 
@@ -145,7 +145,9 @@ impl LabelsReader {
                 partition,
             }),
             Err(rejection) => {
-                PipelineMetrics::add(&self.metrics.invalid_labels, 1);
+                if let Ok(mut gauges) = self.metrics.performance.lock() {
+                    gauges.invalid_labels += 1;
+                }
                 self.dead_letter(message, &rejection)?;
             }
         }
@@ -194,16 +196,7 @@ impl LabelsReader {
         if let Some(key) = key {
             record = record.key(key);
         }
-        loop {
-            match try_send(&self.producer, record) {
-                Ok(()) => return Ok(()),
-                Err(SendRefusal::QueueFull(r)) => {
-                    record = r;
-                    std::thread::sleep(QUEUE_FULL_BACKOFF);
-                }
-                Err(SendRefusal::Fatal(e)) => bail!("cannot dead-letter a label event: {e}"),
-            }
-        }
+        send_waiting(&self.producer, record).context("cannot dead-letter a label event")
     }
 
     /// Commits, for the partitions owned, the offsets the drift stage has taken.

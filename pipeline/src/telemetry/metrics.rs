@@ -212,8 +212,6 @@ pub struct PipelineMetrics {
     pub performance_alerts: AtomicU64,
     /// The latest performance window and the label join.
     pub performance: Arc<Mutex<PerformanceGauges>>,
-    /// Label events dead-lettered (not JSON, no id, no numeric label).
-    pub invalid_labels: AtomicU64,
     /// Acknowledged dead letters by reason (dead letters are rare: a lock is fine).
     pub dead_letters_by_reason: Mutex<BTreeMap<&'static str, u64>>,
     /// From the consumer's latest statistics.
@@ -270,7 +268,6 @@ impl PipelineMetrics {
             performance_reports: Default::default(),
             performance_alerts: Default::default(),
             performance: Default::default(),
-            invalid_labels: Default::default(),
             dead_letters_by_reason: Default::default(),
             consumer_lag: Default::default(),
             drift_columns: Default::default(),

@@ -20,6 +20,8 @@ pub struct PerformanceGauges {
     pub waiting_predictions: usize,
     pub waiting_labels: usize,
     pub misrouted_labels: u64,
+    /// Label events dead-lettered (not JSON, no id, no numeric label).
+    pub invalid_labels: u64,
 }
 
 impl PerformanceGauges {
@@ -80,7 +82,7 @@ pub fn observe(meter: &Meter, gauges: &Arc<Mutex<PerformanceGauges>>) {
     meter
         .u64_observable_counter("driftline.labels.joined")
         .with_unit("{label}")
-        .with_description("The label join: predictions labeled, expired (max_delay_ms) or evicted (max_pending); labels duplicate, unknown or on another partition than their event")
+        .with_description("The label join: predictions labeled, expired (max_delay_ms) or evicted (max_pending); labels duplicate, unknown, on another partition than their event, or dead-lettered as unreadable")
         .with_callback(move |o| {
             let g = m.lock().unwrap_or_else(|e| e.into_inner());
             let j = g.join;
@@ -91,6 +93,7 @@ pub fn observe(meter: &Meter, gauges: &Arc<Mutex<PerformanceGauges>>) {
                 (j.duplicates, "duplicate"),
                 (j.unknown, "unknown"),
                 (g.misrouted_labels, "misrouted"),
+                (g.invalid_labels, "invalid"),
             ] {
                 o.observe(n, &[KeyValue::new("driftline.outcome", outcome)]);
             }

@@ -14,14 +14,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::Context;
 use driftline_operators::drift::monitor::{DriftOutcome, Finish};
 use rdkafka::producer::BaseRecord;
 
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::kafka::delivery::Delivery;
-use crate::kafka::producer::{try_send, SendRefusal, SinkProducer, QUEUE_FULL_BACKOFF};
+use crate::kafka::producer::{send_waiting, SinkProducer};
 use crate::report::live::DriftBoard;
 use crate::stages::drift::performance::{PerformanceOutcome, StreamPerformance};
 use crate::stages::drift::tracker::{load_profile, DriftTracker};
@@ -180,19 +180,10 @@ impl DriftStage {
     }
 
     fn send(&self, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
-        let mut record = BaseRecord::with_opaque_to(topic, Delivery::side())
+        let record = BaseRecord::with_opaque_to(topic, Delivery::side())
             .key(key.as_bytes())
             .payload(payload);
-        loop {
-            match try_send(&self.producer, record) {
-                Ok(()) => return Ok(()),
-                Err(SendRefusal::QueueFull(r)) => {
-                    record = r;
-                    std::thread::sleep(QUEUE_FULL_BACKOFF);
-                }
-                Err(SendRefusal::Fatal(e)) => bail!("cannot produce to {topic}: {e}"),
-            }
-        }
+        send_waiting(&self.producer, record).with_context(|| format!("cannot produce to {topic}"))
     }
 }
 
