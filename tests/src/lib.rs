@@ -503,17 +503,7 @@ impl DriftlineProcess {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                started.elapsed() < limit,
-                "driftline did not exit within {limit:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_for_exit(limit)
     }
 }
 
