@@ -1,15 +1,24 @@
 //! The data path, top to bottom:
 //!
 //! ```text
-//! source (async task) ─► decode ─► batch ──[bounded]──► infer (thread) ──[bounded]──► encode + sink (thread)
-//!            └─► dead letters ──────────────────────────────────────────────────────────► sink
-//!                                                    infer ──[bounded]──► drift (thread) ─► drift and alerts topics
+//! source (async task) ─► numbered chunks ─[bounded]─► decode + batch (N threads) ─[bounded]─►
+//!     infer (M sessions, a thread each) ─[bounded]─► sink (thread): back in chunk order, encode, produce
+//!                                  decode ─► dead letters ─► producer
+//!                                  sink ─[bounded]─► drift (thread) ─► drift and alerts topics
 //! labels topic ─► labels reader (thread) ──[same bounded channel]──► drift's label join
 //! producer acknowledgements ─► OffsetTracker ─► consumer offset store ─► commit
 //! ```
 //!
+//! N is `pipeline.decode_threads` and M `runtime.sessions` ([`ThreadPlan`]). The source registers
+//! every offset in consumption order and numbers the chunks; decode threads finish them in any
+//! order and pass them on in order, sessions finish them in any order, and the sink takes them
+//! back in order before it produces or shares them with drift, so each partition's outputs keep
+//! its events' order ([`crate::stages::ordering`]). A [`ChunkWindow`] bounds the chunks between
+//! the source and the sink.
+//!
 //! Without a model (drift on, `model.path` empty) the features-only stage takes the place of
-//! infer and sink: batches go to drift alone, and their offsets are released when drift has them.
+//! infer and sink: batches go to drift alone, in order, and their offsets are released when
+//! drift has them.
 //!
 //! The stages live in [`crate::stages`] (source, infer, sink, drift), the Kafka clients in
 //! [`crate::kafka`]; this file wires them and owns the order of shutdown.
@@ -20,8 +29,8 @@
 //! consumer commits what was acknowledged.
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -31,6 +40,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 
+use crate::config::threads::{PlanInputs, ThreadPlan};
 use crate::config::Settings;
 use crate::kafka::consumer::{self, SourceConsumer};
 use crate::kafka::labels::check_co_partitioning;
@@ -39,13 +49,16 @@ use crate::kafka::producer::{self, SinkProducer};
 use crate::models::load::require_model_path;
 use crate::models::set::ServingModels;
 use crate::report::live::DriftBoard;
+use crate::stages::chunk::EventChunk;
+use crate::stages::decode::{DecodeWorker, DecodedInOrder};
 use crate::stages::drift::stage::{self as drift_stage, DriftStage};
 use crate::stages::features_only::features_only_stage;
 use crate::stages::infer::infer_stage;
 use crate::stages::labels::LabelsReader;
 use crate::stages::messages::{LabelProgress, QueuedBatch, ScoredBatch};
+use crate::stages::ordering::{ChunkWindow, Sequenced};
 use crate::stages::reload::ModelReloader;
-use crate::stages::sink::sink_stage;
+use crate::stages::sink::{sink_stage, SinkTopics};
 use crate::stages::source::SourceStage;
 use crate::telemetry::health::HealthState;
 use crate::telemetry::metrics::{MetricsSnapshot, PipelineMetrics};
@@ -55,8 +68,9 @@ use crate::telemetry::server::{HealthServer, Reload};
 /// A pipeline whose model is loaded and whose clients are connected, ready to [`Pipeline::run`].
 pub struct Pipeline {
     settings: Settings,
-    /// `None`: no model; drift watches the features alone.
-    models: Option<ServingModels>,
+    /// One model set per inference session; empty: no model, drift watches the features alone.
+    models: Vec<ServingModels>,
+    threads: ThreadPlan,
     reloader: Option<Arc<ModelReloader>>,
     metrics: Arc<PipelineMetrics>,
     tracker: Arc<OffsetTracker>,
@@ -75,28 +89,51 @@ impl Pipeline {
     /// Loads the model first (a broken model must fail before we join the group), then connects.
     pub fn build(settings: Settings) -> anyhow::Result<Pipeline> {
         tracing::debug!(settings = %settings.redacted_toml(), "effective settings");
-        let models = match (settings.has_model(), settings.drift.enabled) {
-            (true, _) => Some(ServingModels::load(&settings, None)?),
+        let mut models = match (settings.has_model(), settings.drift.enabled) {
+            (true, _) => vec![ServingModels::load(&settings, None)?],
             (false, true) => {
                 tracing::info!("no model: drift watches the features alone, nothing is scored");
-                None
+                Vec::new()
             }
             (false, false) => {
                 require_model_path(&settings.model.path)?;
-                None
+                Vec::new()
             }
         };
-        if let Some(models) = &models {
+        // The plan needs the provider the first session got (CUDA may have fallen back).
+        let threads = ThreadPlan::resolve(PlanInputs {
+            decode_threads: settings.pipeline.decode_threads,
+            sessions: settings.runtime.sessions,
+            intra_threads: settings.runtime.intra_threads,
+            cuda: models.first().map(ServingModels::execution_provider) == Some("cuda"),
+            drift: settings.drift.enabled,
+            scoring: !models.is_empty(),
+            cores: ThreadPlan::available_cores(),
+        })
+        .map_err(|e| anyhow::anyhow!(e))?;
+        while models.len() < threads.sessions {
+            models.push(ServingModels::load(&settings, None)?);
+        }
+        if let Some(models) = models.first() {
             let identity = models.serving_identity();
             tracing::info!(model = %identity.name, version = %identity.version, sha256 = %identity.sha256, execution_provider = identity.execution_provider, models = %models.describe(), "models loaded");
         }
+        tracing::info!(
+            cores = threads.cores,
+            decode_threads = threads.decode_threads,
+            sessions = threads.sessions,
+            intra_threads = settings.runtime.intra_threads,
+            drift_has_a_core = threads.drift_has_a_core,
+            "threads"
+        );
         let exporter = Arc::new(MetricsExporter::new(&settings)?);
         let metrics = Arc::new(PipelineMetrics::new(exporter.meter()));
-        let reloader = models.as_ref().map(|models| {
+        let reloader = models.first().map(|models| {
             metrics.set_models(models);
             Arc::new(ModelReloader::new(
                 settings.clone(),
                 models,
+                threads.sessions,
                 Arc::clone(&metrics),
             ))
         });
@@ -150,6 +187,7 @@ impl Pipeline {
         Ok(Pipeline {
             settings,
             models,
+            threads,
             reloader,
             metrics,
             tracker,
@@ -175,7 +213,12 @@ impl Pipeline {
 
     /// "cpu" or "cuda"; "none" without a model.
     pub fn execution_provider(&self) -> &'static str {
-        (self.models.as_ref()).map_or("none", ServingModels::execution_provider)
+        (self.models.first()).map_or("none", ServingModels::execution_provider)
+    }
+
+    /// How many threads decode and how many sessions score.
+    pub fn threads(&self) -> ThreadPlan {
+        self.threads
     }
 
     /// Runs until `shutdown` resolves (or a fatal error), then drains, flushes and commits.
@@ -183,6 +226,7 @@ impl Pipeline {
         let Pipeline {
             settings,
             models,
+            threads,
             reloader,
             metrics,
             tracker,
@@ -195,18 +239,26 @@ impl Pipeline {
             health_server,
         } = self;
         let capacity = settings.pipeline.channel_capacity;
-        let (batch_tx, batch_rx) = mpsc::channel::<QueuedBatch>(capacity);
+        // Set by any stage thread that fails, so that the source stops as on shutdown.
+        let failed = Arc::new(AtomicBool::new(false));
+        let window = Arc::new(ChunkWindow::new(
+            capacity,
+            threads.decode_threads,
+            threads.sessions,
+        ));
+        let (chunk_tx, chunk_rx) = mpsc::channel::<EventChunk>(capacity);
+        let (batch_tx, batch_rx) = mpsc::channel::<Sequenced<QueuedBatch>>(capacity);
 
         let (drift_tx, drift_thread) = match drift {
             Some(stage) => {
                 let (tx, rx) = drift_stage::channel(settings.drift.channel_capacity);
-                let thread = spawn_stage("driftline-drift", move || stage.run(rx))?;
+                let thread = spawn_stage("driftline-drift", &failed, move || stage.run(rx))?;
                 (Some(tx), Some(thread))
             }
             None => (None, None),
         };
         // Labels join predictions in the drift stage, through the same channel.
-        let labels_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let labels_stop = Arc::new(AtomicBool::new(false));
         let labels_thread = match (&drift_tx, settings.kafka.labels_topic.is_empty()) {
             (Some(drift_tx), false) => {
                 let reader = LabelsReader {
@@ -219,7 +271,9 @@ impl Pipeline {
                     stop: Arc::clone(&labels_stop),
                     dead_letters: Default::default(),
                 };
-                Some(spawn_stage("driftline-labels", move || reader.run())?)
+                Some(spawn_stage("driftline-labels", &failed, move || {
+                    reader.run()
+                })?)
             }
             _ => None,
         };
@@ -233,64 +287,90 @@ impl Pipeline {
             );
         }
         let sighup = tokio::spawn(reload_on_sighup(reloader.clone()));
-        let scoring = match (models, reloader) {
-            (Some(models), Some(reloader)) => {
-                let (scored_tx, scored_rx) = mpsc::channel::<ScoredBatch>(capacity);
-                let infer_metrics = Arc::clone(&metrics);
-                let infer_thread = spawn_stage("driftline-infer", move || {
-                    infer_stage(
-                        models,
-                        &reloader,
-                        &infer_metrics,
-                        batch_rx,
-                        scored_tx,
-                        drift_tx,
-                    )
-                })?;
+        // Decode threads, then inference sessions and the sink (or the features-only stage):
+        // joined in this order on shutdown, as each channel closes.
+        let mut stages = Vec::new();
+        let chunks = Arc::new(Mutex::new(chunk_rx));
+        let decoded = Arc::new(DecodedInOrder::new(batch_tx));
+        for i in 0..threads.decode_threads {
+            let worker = DecodeWorker {
+                producer: Arc::clone(&producer),
+                metrics: Arc::clone(&metrics),
+                decoder: EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes),
+                builder: BatchBuilder::new(&settings.schema, settings.batch.max_rows),
+                dlq_topic: settings.kafka.dlq_topic.clone(),
+                max_dead_letter_bytes: settings.pipeline.max_dead_letter_bytes,
+                max_key_bytes: settings.pipeline.max_key_bytes,
+                chunks: Arc::clone(&chunks),
+                batches: Arc::clone(&decoded),
+            };
+            let name = format!("dl-decode-{i}");
+            stages.push(spawn_stage(&name, &failed, move || worker.run())?);
+        }
+        drop(decoded);
+        match reloader {
+            Some(reloader) => {
+                let (scored_tx, scored_rx) = mpsc::channel::<Sequenced<ScoredBatch>>(capacity);
+                let batches = Arc::new(Mutex::new(batch_rx));
+                for (i, models) in models.into_iter().enumerate() {
+                    let (reloader, metrics) = (Arc::clone(&reloader), Arc::clone(&metrics));
+                    let (batches, scored_tx) = (Arc::clone(&batches), scored_tx.clone());
+                    let name = format!("dl-infer-{i}");
+                    stages.push(spawn_stage(&name, &failed, move || {
+                        infer_stage(models, &reloader, &metrics, batches, scored_tx)
+                    })?);
+                }
+                drop(scored_tx);
                 let sink_producer = Arc::clone(&producer);
                 let sink_tracker = Arc::clone(&tracker);
                 let sink_metrics = Arc::clone(&metrics);
+                let sink_window = Arc::clone(&window);
                 let output_topic = settings.kafka.output_topic.clone();
                 let shadow_topic = settings.kafka.shadow_topic.clone();
-                let sink_thread = spawn_stage("driftline-sink", move || {
+                stages.push(spawn_stage("driftline-sink", &failed, move || {
                     sink_stage(
                         &sink_producer,
                         &sink_tracker,
                         &sink_metrics,
-                        &output_topic,
-                        &shadow_topic,
+                        SinkTopics {
+                            output: &output_topic,
+                            shadow: &shadow_topic,
+                        },
                         scored_rx,
+                        &sink_window,
+                        drift_tx,
                     )
-                })?;
-                vec![infer_thread, sink_thread]
+                })?);
             }
-            _ => {
+            None => {
                 let drift_tx = drift_tx.context("no model and no drift: nothing to run")?;
                 let (stage_tracker, stage_metrics) = (Arc::clone(&tracker), Arc::clone(&metrics));
-                vec![spawn_stage("driftline-features", move || {
-                    features_only_stage(&stage_tracker, &stage_metrics, batch_rx, drift_tx)
-                })?]
+                let stage_window = Arc::clone(&window);
+                stages.push(spawn_stage("driftline-features", &failed, move || {
+                    features_only_stage(
+                        &stage_tracker,
+                        &stage_metrics,
+                        batch_rx,
+                        &stage_window,
+                        drift_tx,
+                    )
+                })?);
             }
-        };
+        }
 
         let mut source = SourceStage {
             consumer: &consumer,
-            producer: &producer,
             tracker: &tracker,
             metrics: &metrics,
             health: &health,
-            decoder: EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes),
-            builder: BatchBuilder::new(&settings.schema, settings.batch.max_rows),
+            stage_failed: &failed,
             policy: BatchPolicy {
                 max_rows: settings.batch.max_rows,
                 linger: Duration::from_millis(settings.batch.linger_ms),
             },
-            dlq_topic: &settings.kafka.dlq_topic,
-            max_dead_letter_bytes: settings.pipeline.max_dead_letter_bytes,
-            max_key_bytes: settings.pipeline.max_key_bytes,
-            batch_tx,
-            decode_time: Duration::ZERO,
-            links: Vec::new(),
+            chunk: EventChunk::new(0, settings.batch.max_rows),
+            chunk_tx,
+            window: &window,
         };
         let source_result = source.run(shutdown).await;
         drop(source);
@@ -311,7 +391,7 @@ impl Pipeline {
         let grace = Duration::from_millis(settings.pipeline.shutdown_grace_ms);
         let deadline = Instant::now() + grace - (grace / 5).min(Duration::from_secs(1));
         let mut scoring_result = Ok(());
-        for thread in scoring {
+        for thread in stages {
             let result = join_blocking(thread).await;
             scoring_result = scoring_result.and(result);
         }
@@ -355,14 +435,30 @@ impl Pipeline {
     }
 }
 
-/// Starts a stage on a named thread.
+/// Starts a stage on a named thread; if it fails (an error or a panic) it sets `failed`.
 fn spawn_stage(
     name: &str,
+    failed: &Arc<AtomicBool>,
     stage: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    /// Sets the flag when dropped without having been told the stage succeeded.
+    struct FailedUnlessOk(Arc<AtomicBool>, bool);
+    impl Drop for FailedUnlessOk {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let failed = Arc::clone(failed);
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(stage)
+        .spawn(move || {
+            let mut guard = FailedUnlessOk(failed, false);
+            let result = stage();
+            guard.1 = result.is_ok();
+            result
+        })
         .with_context(|| format!("starting the {name} thread"))
 }
 

@@ -56,6 +56,9 @@ async fn a_throttled_sink_bounds_memory_and_loses_nothing() {
         "DRIFTLINE__KAFKA__PRODUCER__BATCH_NUM_MESSAGES",
         "100".to_string(),
     ));
+    // Issue 19: the bound holds with more decode threads and sessions than "auto" gives here.
+    env.push(("DRIFTLINE__PIPELINE__DECODE_THREADS", "4".to_string()));
+    env.push(("DRIFTLINE__RUNTIME__SESSIONS", "2".to_string()));
     let mut driftline = DriftlineProcess::start(&env, &dir.path().join("driftline.log"));
     let pid = driftline.child.id();
 

@@ -148,6 +148,13 @@ async fn crash_run(run: CrashRun) {
     let b = b.as_str();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env = pipeline_env(b, "in", "out", "dlq", "crash");
+    // Issue 19: more decode threads and sessions than this 2-core machine's "auto" gives, so
+    // that chunks are decoded and scored out of order and put back in order under every fault.
+    env.push((
+        "DRIFTLINE__PIPELINE__DECODE_THREADS",
+        DECODE_THREADS.to_string(),
+    ));
+    env.push(("DRIFTLINE__RUNTIME__SESSIONS", SESSIONS.to_string()));
     // A killed member holds its partitions until its session expires: keep that short.
     env.push((
         "DRIFTLINE__KAFKA__CONSUMER__SESSION_TIMEOUT_MS",
@@ -346,10 +353,16 @@ fn wall_clock_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Events an instance may hold between consuming and acknowledging: the open batch, a full
-/// channel into inference (`pipeline.channel_capacity` 4), the one being scored, a full channel
-/// into the sink (4), and the one in the producer: 11 batches of `batch.max_rows` (1024).
-const IN_FLIGHT_EVENTS: usize = 11 * 1024;
+/// The crash runs' `pipeline.decode_threads` and `runtime.sessions`.
+const DECODE_THREADS: usize = 4;
+const SESSIONS: usize = 2;
+
+/// Events an instance may hold between consuming and acknowledging: the open chunk, the chunks
+/// the source may have handed on and the sink not yet written (the pipeline's chunk window: a
+/// full channel into decode, into inference and into the sink, `pipeline.channel_capacity` 4
+/// each, one chunk per decode thread and per session, and the one being written), and the batch
+/// in the producer: 21 batches of `batch.max_rows` (1024) with 4 decode threads and 2 sessions.
+const IN_FLIGHT_EVENTS: usize = (1 + (3 * 4 + DECODE_THREADS + SESSIONS + 1) + 1) * 1024;
 
 /// `auto.commit.interval.ms` (configs/default.toml).
 const COMMIT_INTERVAL_S: u64 = 1;

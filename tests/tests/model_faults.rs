@@ -118,6 +118,10 @@ async fn hot_reload_refuses_bad_models_and_swaps_good_ones_under_load() {
             ("DRIFTLINE__MODEL__PATH", model_path.display().to_string()),
             ("DRIFTLINE__MODEL__WATCH_INTERVAL_MS", "100".to_string()),
             ("DRIFTLINE__HEALTH__ADMIN", "true".to_string()),
+            // Two sessions (issue 19): both swap at one point of the stream, so no partition
+            // sees the old version after the new one.
+            ("DRIFTLINE__RUNTIME__SESSIONS", "2".to_string()),
+            ("DRIFTLINE__PIPELINE__DECODE_THREADS", "4".to_string()),
         ],
     );
     let pipeline = RunningPipeline::start(settings);

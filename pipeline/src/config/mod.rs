@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 // `Settings`' cross-field rules and secret references, as methods in files of their own.
 mod rules;
 mod secrets;
+pub mod threads;
+
+pub use threads::ThreadCount;
 
 /// The defaults, compiled in so the binary runs without any file beside it.
 pub const DEFAULT_TOML: &str = include_str!("../../../configs/default.toml");
@@ -189,11 +192,15 @@ pub struct RuntimeSettings {
     pub cuda_device_id: i32,
     pub cuda_require: bool,
     pub intra_threads: usize,
+    /// Inference sessions, each on its own thread ([`threads::ThreadPlan`]).
+    pub sessions: ThreadCount,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
+    /// Threads that decode events into batches ([`threads::ThreadPlan`]).
+    pub decode_threads: ThreadCount,
     pub channel_capacity: usize,
     pub max_event_bytes: usize,
     pub max_key_bytes: usize,

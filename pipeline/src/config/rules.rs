@@ -129,6 +129,14 @@ impl Settings {
         if self.pipeline.channel_capacity == 0 {
             p.push("pipeline.channel_capacity must be at least 1".into());
         }
+        for (key, count) in [
+            ("pipeline.decode_threads", self.pipeline.decode_threads),
+            ("runtime.sessions", self.runtime.sessions),
+        ] {
+            if count == super::ThreadCount::Fixed(0) {
+                p.push(format!("{key} must be at least 1, or \"auto\""));
+            }
+        }
         if self.pipeline.max_event_bytes == 0 {
             p.push("pipeline.max_event_bytes must be at least 1".into());
         }

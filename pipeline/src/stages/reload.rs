@@ -2,11 +2,11 @@
 //!
 //! A reload reads the `--config` file's `[model]` section again, builds every session (serving
 //! model, canary variants, shadow) off the hot path (on the thread that asked for it: SIGHUP, the
-//! file watcher or `POST /admin/reload`) and leaves the new set for the inference stage to swap in
-//! between two batches. A failed reload changes nothing: the old models keep serving, and the
-//! failure is logged and counted.
+//! file watcher or `POST /admin/reload`), one set per inference session, and leaves them for the
+//! sessions to swap in, each between two of its batches. A failed reload changes nothing: the old
+//! models keep serving, and the failure is logged and counted.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -26,22 +26,30 @@ pub struct ModelReloader {
     settings: Mutex<Settings>,
     outputs: Vec<OutputInfo>,
     metrics: Arc<PipelineMetrics>,
-    /// A checked model set waiting for the inference stage; `has_pending` lets the stage look
-    /// without taking the lock on every batch.
-    pending: Mutex<Option<ServingModels>>,
-    has_pending: AtomicBool,
+    /// How many inference sessions there are: a reload loads one model set for each.
+    sessions: usize,
+    /// The latest reload's generation and the checked model sets it left, one per session that
+    /// has not taken its own yet. `generation` lets a session look without taking the lock.
+    pending: Mutex<(u64, Vec<ServingModels>)>,
+    generation: AtomicU64,
     /// One reload at a time.
     reloading: Mutex<()>,
 }
 
 impl ModelReloader {
-    pub fn new(settings: Settings, serving: &ServingModels, metrics: Arc<PipelineMetrics>) -> Self {
+    pub fn new(
+        settings: Settings,
+        serving: &ServingModels,
+        sessions: usize,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Self {
         ModelReloader {
             settings: Mutex::new(settings),
             outputs: serving.outputs().to_vec(),
             metrics,
-            pending: Mutex::new(None),
-            has_pending: AtomicBool::new(false),
+            sessions: sessions.max(1),
+            pending: Mutex::new((0, Vec::new())),
+            generation: AtomicU64::new(0),
             reloading: Mutex::new(()),
         }
     }
@@ -68,16 +76,21 @@ impl ModelReloader {
     pub fn reload(&self, cause: &str) -> Result<ModelIdentity, String> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let loaded = self.settings_for_reload().and_then(|settings| {
-            let models = ServingModels::load(&settings, Some(&self.outputs))?;
-            Ok((settings, models))
+            let sets = (0..self.sessions)
+                .map(|_| ServingModels::load(&settings, Some(&self.outputs)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok((settings, sets))
         });
         match loaded {
-            Ok((settings, models)) => {
+            Ok((settings, sets)) => {
+                let models = &sets[0];
                 let identity = models.serving_identity().as_ref().clone();
                 tracing::info!(cause, version = %identity.version, sha256 = %identity.sha256, models = %models.describe(), "models reloaded; swapping them in before the next batch");
                 *self.lock_settings() = settings;
-                *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(models);
-                self.has_pending.store(true, Ordering::Release);
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let generation = pending.0 + 1;
+                *pending = (generation, sets);
+                self.generation.store(generation, Ordering::Release);
                 PipelineMetrics::add(&self.metrics.model_reloads, 1);
                 Ok(identity)
             }
@@ -90,15 +103,17 @@ impl ModelReloader {
         }
     }
 
-    /// The reloaded models, if a set is waiting (called by the inference stage between batches).
-    pub fn take(&self) -> Option<ServingModels> {
-        if !self.has_pending.swap(false, Ordering::Acquire) {
+    /// A session's set of the latest reload, if it is newer than the session's `generation`
+    /// (called by each inference session between its batches; it then holds the new generation).
+    pub fn take_newer(&self, generation: &mut u64) -> Option<ServingModels> {
+        if self.generation.load(Ordering::Acquire) <= *generation {
             return None;
         }
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        // One set per session: a session that skipped a generation takes one of the latest.
+        let models = pending.1.pop()?;
+        *generation = pending.0;
+        Some(models)
     }
 
     /// Every model file of the current settings: the serving model's, the variants', the shadow's.
