@@ -82,11 +82,16 @@ pub fn settings(args: &ChildArgs) -> anyhow::Result<Settings> {
         ),
     ]
     .map(|(k, v)| (format!("DRIFTLINE__{k}"), v));
-    let env = env.into_iter().chain(
-        std::env::var("ORT_DYLIB_PATH")
-            .ok()
-            .map(|p| ("DRIFTLINE__RUNTIME__ONNXRUNTIME_LIBRARY".to_string(), p)),
-    );
+    // The run's own settings last (the driver sets `pipeline.decode_threads` for some runs).
+    let own = std::env::vars().filter(|(k, _)| k.starts_with("DRIFTLINE__"));
+    let env = env
+        .into_iter()
+        .chain(
+            std::env::var("ORT_DYLIB_PATH")
+                .ok()
+                .map(|p| ("DRIFTLINE__RUNTIME__ONNXRUNTIME_LIBRARY".to_string(), p)),
+        )
+        .chain(own);
     Ok(Settings::load_with_env(
         Some(&root.join("configs/demo.toml")),
         env,

@@ -10,10 +10,16 @@
 //! Then (a) and (b) on tansu, latency at half of (b)'s rate on a live feed, and RSS over a long
 //! live stream (on the MockCluster at a quarter of the live maximum, on tansu at 10 000/s,
 //! unless `--rss-rate`; flagged when the run did not keep up with its feed). Every run is a child
-//! process (its own peak RSS and CPU time), repeated.
+//! process (its own peak RSS and CPU time), repeated. (b) runs again with each count of
+//! `--decode-sweep` (1 and 2 by default) decode threads, side by side in each repeat.
+//!
+//! The children take `DRIFTLINE__…` variables of this process's environment over the demo's
+//! settings: `DRIFTLINE__MODEL__PATH`, `DRIFTLINE__BATCH__MAX_ROWS` and
+//! `DRIFTLINE__RUNTIME__EXECUTION_PROVIDER` run (b) and (c) with another model, batch or provider
+//! (benches/gpu/run-kafka-on-device.sh does, on a GPU machine).
 //!
 //!     bench_e2e [--events N] [--repeats R] [--tansu-events N] [--rss-events N] [--rss-rate R] [--rss-mode driftline|passthrough]
-//!               [--rss-broker mock|tansu] [--runs abcdefl]
+//!               [--rss-broker mock|tansu] [--runs abcdefl] [--decode-sweep 1,2,4]
 mod child;
 mod memory;
 mod report;
@@ -26,7 +32,7 @@ use driftline::cli::gen::{self, GenOptions};
 use driftline::kafka::embedded::EmbeddedBroker;
 use driftline_tests::{create_topics, Tansu};
 use report::{Measured, Row};
-use spawn::{python, spawn_child, spawn_child_until};
+use spawn::{python, spawn_child, spawn_child_until, spawn_child_with};
 
 struct Options {
     events: u64,
@@ -44,6 +50,10 @@ struct Options {
     /// Which of the MockCluster runs a..f to do, and `l` for the live-feed latency and RSS runs
     /// (all by default; `--runs b` for profiling).
     runs: String,
+    /// (b) again with each of these `pipeline.decode_threads`, side by side in each repeat.
+    decode_sweep: Vec<usize>,
+    /// Where to write each row's median events/s as JSON (for scripts), if anywhere.
+    json: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +70,8 @@ fn main() -> anyhow::Result<()> {
         rss_rate: 0,
         rss_mode: "driftline".to_string(),
         rss_broker: "mock".to_string(),
+        decode_sweep: vec![1, 2],
+        json: None,
     };
     for pair in args.chunks(2) {
         let value = || -> anyhow::Result<u64> {
@@ -79,6 +91,13 @@ fn main() -> anyhow::Result<()> {
                 o.rss_broker = pair.get(1).context("--rss-broker needs a broker")?.clone()
             }
             "--runs" => o.runs = pair.get(1).context("--runs needs letters")?.clone(),
+            "--json" => o.json = Some(pair.get(1).context("--json needs a file")?.into()),
+            "--decode-sweep" => {
+                let list = pair.get(1).context("--decode-sweep needs counts")?;
+                o.decode_sweep = (list.split(',').filter(|c| !c.is_empty()))
+                    .map(|c| c.parse().context("--decode-sweep: counts like 1,2,4"))
+                    .collect::<anyhow::Result<_>>()?;
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -149,8 +168,13 @@ fn drive(o: &Options) -> anyhow::Result<()> {
             "(e) driftline operators in memory",
             "(f) Python in memory",
         ])
+        .map(str::to_string)
+        .chain(
+            (o.decode_sweep.iter())
+                .map(|n| format!("(b) driftline, drift off, {n} decode threads, MockCluster")),
+        )
         .map(|name| Row {
-            name: name.into(),
+            name,
             runs: Vec::new(),
         })
         .collect();
@@ -165,6 +189,19 @@ fn drive(o: &Options) -> anyhow::Result<()> {
             rows[i]
                 .runs
                 .push(spawn_child(mode, &b, "in", &out, o.events, *drift)?);
+            if i != 1 {
+                continue;
+            }
+            // (b) again with each decode thread count, right after it ((b) itself has "auto").
+            for (j, n) in o.decode_sweep.iter().enumerate() {
+                let out = unique("out");
+                topics(&out)?;
+                let threads = [("DRIFTLINE__PIPELINE__DECODE_THREADS", n.to_string())];
+                let env: Vec<(&str, &str)> =
+                    threads.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let run = spawn_child_with(mode, &b, "in", &out, o.events, false, &env)?;
+                rows[6 + j].runs.push(run);
+            }
         }
         if o.runs.contains('d') {
             let out = unique("py-out");
@@ -327,19 +364,34 @@ fn drive(o: &Options) -> anyhow::Result<()> {
     }
     let medians: Vec<f64> = rows.iter().map(Row::median_rate).collect();
     let rate = |i: usize| medians[i];
-    let ratios = [
+    let sweep: Vec<String> = (o.decode_sweep.iter().skip(1))
+        .map(|n| format!("(b) {n} / {} decode threads", o.decode_sweep[0]))
+        .collect();
+    let mut ratios = vec![
         ("(b)/(a)", rate(1) / rate(0), 0.60),
         ("(c)/(b)", rate(2) / rate(1), 0.95),
         ("(b)/(d)", rate(1) / rate(3), 3.0),
         ("(e)/(f)", rate(4) / rate(5), 4.0),
     ];
+    // No target: how far more decode threads carry (b) on this machine.
+    for (j, name) in sweep.iter().enumerate() {
+        ratios.push((name.as_str(), rate(7 + j) / rate(6), f64::NAN));
+    }
+    if let Some(path) = &o.json {
+        let medians: Vec<_> = (rows.iter())
+            .filter(|r| !r.runs.is_empty())
+            .map(|r| serde_json::json!({"name": r.name, "median_events_per_s": r.median_rate()}))
+            .collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&medians)?)?;
+    }
     let mut all_rows = rows;
     all_rows.extend(live_rows);
     let note = "Latency of the preloaded runs is the event's time waiting in the topic, not driftline's: read it from the live-feed rows only.";
     println!("{}", report::table(&all_rows, note));
     println!("{}", report::ratio_table(&ratios));
     println!("CPU seconds by thread, last repeat:");
-    for r in all_rows.iter().take(3) {
+    let sweep_rows = 6..6 + o.decode_sweep.len();
+    for r in all_rows.iter().take(3).chain(&all_rows[sweep_rows]) {
         if let Some(m) = r.runs.last() {
             println!("- {}: {}", r.name, m.threads);
         }

@@ -93,15 +93,18 @@ pub fn table(rows: &[Row], latency_note: &str) -> String {
     t
 }
 
-/// A ratio row: name, value, target (`≥ x`), and whether it is met.
+/// A ratio row: name, value, target (`≥ x`; NaN: none), and whether it is met.
 pub fn ratio_table(ratios: &[(&str, f64, f64)]) -> String {
     let mut t = String::from("| ratio | measured | target | met |\n|---|---|---|---|\n");
     for (name, value, target) in ratios.iter().filter(|r| r.1.is_finite()) {
-        let _ = writeln!(
-            t,
-            "| {name} | {value:.2} | ≥ {target:.2} | {} |",
-            if value >= target { "yes" } else { "no" }
-        );
+        let _ = match target.is_nan() {
+            true => writeln!(t, "| {name} | {value:.2} | – | – |"),
+            false => writeln!(
+                t,
+                "| {name} | {value:.2} | ≥ {target:.2} | {} |",
+                if value >= target { "yes" } else { "no" }
+            ),
+        };
     }
     t
 }

@@ -20,6 +20,34 @@ pub fn spawn_child(
     spawn_child_until(mode, b, input, output, events, drift, 600)
 }
 
+/// [`spawn_child`] with settings of its own: `DRIFTLINE__…` variables the child applies over
+/// the demo's settings (see [`crate::child::settings`]).
+pub fn spawn_child_with(
+    mode: &str,
+    b: &str,
+    input: &str,
+    output: &str,
+    events: u64,
+    drift: bool,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Measured> {
+    let exe = std::env::current_exe()?;
+    let group = unique("group");
+    let args = [
+        mode,
+        b,
+        input,
+        output,
+        &group,
+        &events.to_string(),
+        if drift { "drift" } else { "plain" },
+        "600",
+    ];
+    let mut command = Command::new(exe);
+    command.arg("child").args(args).envs(env.iter().copied());
+    measure(&mut command)
+}
+
 /// [`spawn_child`] with the child's time limit in seconds.
 pub fn spawn_child_until(
     mode: &str,
