@@ -279,7 +279,7 @@ impl Pipeline {
         };
         // Hot reload: SIGHUP and the file watcher load and check a new model off the hot path;
         // the inference stage swaps it in between two batches.
-        let reload_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reload_stop = Arc::new(AtomicBool::new(false));
         if let (Some(reloader), true) = (&reloader, settings.model.watch_interval_ms > 0) {
             reloader.watch(
                 Duration::from_millis(settings.model.watch_interval_ms),
