@@ -128,19 +128,21 @@ fn validate_command(config: Option<&std::path::Path>) -> ExitCode {
     }
     if v.problems.is_empty() {
         let s = v.settings.as_ref();
-        if let Some(s) = s.filter(|s| !s.has_model()) {
-            println!(
+        match s.filter(|s| !s.has_model()) {
+            Some(s) => println!(
                 "ok: config and schema ({} features) agree; no model: drift watches the features alone",
                 s.schema.features.len()
-            );
-            return ExitCode::SUCCESS;
+            ),
+            None => println!(
+                "ok: config, model {} and schema ({} features) agree; execution provider {}",
+                s.map_or("?".into(), |s| s.model.path.display().to_string()),
+                s.map_or(0, |s| s.schema.features.len()),
+                v.provider.unwrap_or("?")
+            ),
         }
-        println!(
-            "ok: config, model {} and schema ({} features) agree; execution provider {}",
-            s.map_or("?".into(), |s| s.model.path.display().to_string()),
-            s.map_or(0, |s| s.schema.features.len()),
-            v.provider.unwrap_or("?")
-        );
+        if let Some(threads) = &v.threads {
+            println!("threads on this machine: {threads}");
+        }
         ExitCode::SUCCESS
     } else {
         eprintln!("{} problem(s):", v.problems.len());

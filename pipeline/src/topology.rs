@@ -40,7 +40,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 
-use crate::config::threads::{PlanInputs, ThreadPlan};
+use crate::config::threads::ThreadPlan;
 use crate::config::Settings;
 use crate::kafka::consumer::{self, SourceConsumer};
 use crate::kafka::labels::check_co_partitioning;
@@ -101,16 +101,9 @@ impl Pipeline {
             }
         };
         // The plan needs the provider the first session got (CUDA may have fallen back).
-        let threads = ThreadPlan::resolve(PlanInputs {
-            decode_threads: settings.pipeline.decode_threads,
-            sessions: settings.runtime.sessions,
-            intra_threads: settings.runtime.intra_threads,
-            cuda: models.first().map(ServingModels::execution_provider) == Some("cuda"),
-            drift: settings.drift.enabled,
-            scoring: !models.is_empty(),
-            cores: ThreadPlan::available_cores(),
-        })
-        .map_err(|e| anyhow::anyhow!(e))?;
+        let cuda = models.first().map(ServingModels::execution_provider) == Some("cuda");
+        let threads =
+            (settings.thread_plan(cuda, !models.is_empty())).map_err(|e| anyhow::anyhow!(e))?;
         while models.len() < threads.sessions {
             models.push(ServingModels::load(&settings, None)?);
         }

@@ -43,6 +43,31 @@ fn the_demo_config_is_valid() {
     assert!(out.contains("execution provider cpu"), "{out}");
 }
 
+/// The threads `run` would start are shown; counts the machine cannot hold, or zero, are
+/// problems.
+#[test]
+fn the_threads_are_shown_and_impossible_counts_refused() {
+    let (code, out) = validate(&demo_with("[pipeline]\ndecode_threads = 3\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("threads on this machine: 3 decode thread(s), 1 inference session(s)"),
+        "{out}"
+    );
+    // More sessions than any machine this runs on has cores, on the CPU provider.
+    let (code, out) = validate(&demo_with("[runtime]\nsessions = 4096\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("runtime.sessions = 4096"), "{out}");
+    let (code, out) = validate(&demo_with("[pipeline]\ndecode_threads = 0\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("pipeline.decode_threads must be at least 1"),
+        "{out}"
+    );
+    let (code, out) = validate(&demo_with("[pipeline]\ndecode_threads = \"many\"\n"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("expected \"auto\" or a number"), "{out}");
+}
+
 /// configs/drift-only.toml has no [model]: valid with drift on, nothing to do with it off.
 #[test]
 fn drift_without_a_model_is_valid_and_without_drift_is_not() {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use driftline_operators::infer::{load_runtime, InferError, InferenceModel};
 
+use crate::config::threads::ThreadPlan;
 use crate::config::Settings;
 use crate::models::load::{require_model_path, smoke_test};
 use crate::models::set::ServingModels;
@@ -18,6 +19,8 @@ pub struct Validation {
     pub provider: Option<&'static str>,
     /// What works but is likely not what the user meant.
     pub warnings: Vec<String>,
+    /// The threads `run` would start on this machine, when the model loaded.
+    pub threads: Option<ThreadPlan>,
 }
 
 pub fn validate(config: Option<&Path>) -> Validation {
@@ -29,6 +32,7 @@ pub fn validate(config: Option<&Path>) -> Validation {
                 problems,
                 provider: None,
                 warnings: Vec::new(),
+                threads: None,
             }
         }
         Err(e) => {
@@ -37,6 +41,7 @@ pub fn validate(config: Option<&Path>) -> Validation {
                 problems: vec![e.to_string()],
                 provider: None,
                 warnings: Vec::new(),
+                threads: None,
             }
         }
     };
@@ -82,10 +87,23 @@ pub fn validate(config: Option<&Path>) -> Validation {
             }
         }
     }
+    // As `run` resolves them: a fixed runtime.sessions the cores cannot hold is a problem.
+    let scoring = settings.has_model();
+    let threads = match (problems.is_empty(), scoring && provider.is_none()) {
+        (true, false) => match settings.thread_plan(provider == Some("cuda"), scoring) {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        },
+        _ => None,
+    };
     Validation {
         settings: Some(settings),
         problems,
         provider,
         warnings,
+        threads,
     }
 }

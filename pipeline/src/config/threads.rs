@@ -7,6 +7,8 @@
 //! produce), the source (the consumer's poll) and, with drift on, the drift thread; the decode
 //! threads take what is left, at least one. So on a machine with spare cores drift runs on a
 //! core of its own and costs the pipeline no throughput; on a small one every stage still runs.
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// A thread count that is either fixed or chosen at startup from the machine.
@@ -47,6 +49,22 @@ impl<'de> Deserialize<'de> for ThreadCount {
                 Err(_) => Err(invalid(&format!("{t:?}"))),
             },
         }
+    }
+}
+
+impl super::Settings {
+    /// This pipeline's threads on this machine, given the provider its models got (`cuda`) and
+    /// whether a model scores at all.
+    pub fn thread_plan(&self, cuda: bool, scoring: bool) -> Result<ThreadPlan, String> {
+        ThreadPlan::resolve(PlanInputs {
+            decode_threads: self.pipeline.decode_threads,
+            sessions: self.runtime.sessions,
+            intra_threads: self.runtime.intra_threads,
+            cuda,
+            drift: self.drift.enabled,
+            scoring,
+            cores: ThreadPlan::available_cores(),
+        })
     }
 }
 
@@ -118,6 +136,20 @@ impl ThreadPlan {
     /// The cores this process may use: the CPU quota of its container, or the machine's.
     pub fn available_cores() -> usize {
         std::thread::available_parallelism().map_or(1, usize::from)
+    }
+}
+
+impl fmt::Display for ThreadPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} decode thread(s), {} inference session(s) on {} core(s)",
+            self.decode_threads, self.sessions, self.cores
+        )?;
+        if self.drift_has_a_core {
+            write!(f, ", a core for drift")?;
+        }
+        Ok(())
     }
 }
 
