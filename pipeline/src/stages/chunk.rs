@@ -3,7 +3,6 @@
 //! back to back into one byte buffer per chunk: one copy, no allocation per event.
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 
@@ -11,8 +10,6 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 pub struct EventChunk {
     /// The chunk's place in the source's order (see [`crate::stages::ordering`]).
     pub seq: u64,
-    /// When the source closed the chunk (the queue-wait latency starts there).
-    pub closed_at: Instant,
     bytes: Vec<u8>,
     events: Vec<RawEvent>,
     headers: Vec<RawHeader>,
@@ -51,7 +48,6 @@ impl EventChunk {
     pub fn new(seq: u64, rows: usize) -> Self {
         EventChunk {
             seq,
-            closed_at: Instant::now(),
             // Room for rows of about the demo's size; it grows for larger ones.
             bytes: Vec::with_capacity(rows * 384),
             events: Vec::with_capacity(rows),

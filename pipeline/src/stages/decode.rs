@@ -125,7 +125,8 @@ impl DecodeWorker {
             seq: chunk.seq,
             item: Some(QueuedBatch {
                 batch,
-                closed_at: chunk.closed_at,
+                // The queue-wait latency is the wait for a session, after decoding.
+                closed_at: Instant::now(),
                 span,
             }),
         })

@@ -135,8 +135,7 @@ impl<'a> SourceStage<'a> {
             return Ok(());
         }
         let next = EventChunk::new(self.chunk.seq + 1, self.policy.max_rows);
-        let mut chunk = std::mem::replace(&mut self.chunk, next);
-        chunk.closed_at = Instant::now();
+        let chunk = std::mem::replace(&mut self.chunk, next);
         self.tracker.set_open_rows(0);
         // Waiting on backpressure is not being stuck: keep the liveness heartbeat going.
         let (window, chunk_tx) = (self.window, &self.chunk_tx);
