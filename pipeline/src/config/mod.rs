@@ -201,6 +201,8 @@ pub struct RuntimeSettings {
 pub struct PipelineSettings {
     /// Threads that decode events into batches ([`threads::ThreadPlan`]).
     pub decode_threads: ThreadCount,
+    /// The cores "auto" thread counts plan for; "auto": what the process may use.
+    pub cores: ThreadCount,
     pub channel_capacity: usize,
     pub max_event_bytes: usize,
     pub max_key_bytes: usize,
@@ -493,6 +495,25 @@ fn toml_text(settings: &Settings) -> String {
     // serde_json is already a dependency; TOML output would need another crate for one command.
     serde_json::to_string_pretty(settings)
         .unwrap_or_else(|e| format!("<cannot print settings: {e}>"))
+}
+
+impl Settings {
+    /// This pipeline's threads on this machine, given the provider its models got (`cuda`) and
+    /// whether a model scores at all.
+    pub fn thread_plan(&self, cuda: bool, scoring: bool) -> Result<threads::ThreadPlan, String> {
+        threads::ThreadPlan::resolve(threads::PlanInputs {
+            decode_threads: self.pipeline.decode_threads,
+            sessions: self.runtime.sessions,
+            intra_threads: self.runtime.intra_threads,
+            cuda,
+            drift: self.drift.enabled,
+            scoring,
+            cores: match self.pipeline.cores {
+                ThreadCount::Fixed(n) => n,
+                ThreadCount::Auto => threads::ThreadPlan::available_cores(),
+            },
+        })
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,7 @@ impl Settings {
         }
         for (key, count) in [
             ("pipeline.decode_threads", self.pipeline.decode_threads),
+            ("pipeline.cores", self.pipeline.cores),
             ("runtime.sessions", self.runtime.sessions),
         ] {
             if count == super::ThreadCount::Fixed(0) {

@@ -179,3 +179,23 @@ fn the_health_server_listens_on_loopback_unless_configured() {
     assert!(addr.ip().is_loopback(), "{addr}");
     assert!(!settings.health.admin, "admin endpoints are off by default");
 }
+
+#[test]
+fn the_settings_may_name_the_cores_to_plan_for() {
+    let schema = "[schema]\nfeatures = [{ name = \"x\", type = \"f32\" }]\n";
+    let settings = Settings::from_toml(&format!(
+        "{schema}[pipeline]\ncores = 16\n[drift]\nenabled = false\n"
+    ))
+    .expect("settings");
+    let plan = settings.thread_plan(false, true).unwrap();
+    // 16 cores: 1 session, 1 sink, 1 source, 13 decode.
+    assert_eq!(
+        (plan.cores, plan.decode_threads, plan.sessions),
+        (16, 13, 1)
+    );
+    let zero = Settings::from_toml(&format!("{schema}[pipeline]\ncores = 0\n"));
+    assert!(
+        format!("{:?}", zero.err()).contains("pipeline.cores must be at least 1"),
+        "zero cores refused"
+    );
+}

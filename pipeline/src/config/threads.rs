@@ -52,22 +52,6 @@ impl<'de> Deserialize<'de> for ThreadCount {
     }
 }
 
-impl super::Settings {
-    /// This pipeline's threads on this machine, given the provider its models got (`cuda`) and
-    /// whether a model scores at all.
-    pub fn thread_plan(&self, cuda: bool, scoring: bool) -> Result<ThreadPlan, String> {
-        ThreadPlan::resolve(PlanInputs {
-            decode_threads: self.pipeline.decode_threads,
-            sessions: self.runtime.sessions,
-            intra_threads: self.runtime.intra_threads,
-            cuda,
-            drift: self.drift.enabled,
-            scoring,
-            cores: ThreadPlan::available_cores(),
-        })
-    }
-}
-
 /// The threads of one pipeline, as resolved at startup (and logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreadPlan {
