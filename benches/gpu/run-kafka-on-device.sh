@@ -14,31 +14,12 @@
 # (a dry run of the script, with small BENCH_EVENTS).
 set -euo pipefail
 out=${OUT:-/tmp/gpu-kafka-out}
-mkdir -p "$out"
-set +eo pipefail
-# shellcheck source=/dev/null
-source .ort-gpu/device-setup.sh || exit 1
-set -eo pipefail
-work=${TMPDIR:-/tmp}/gpu-bench
-mkdir -p "$work"
-for bin in bench_gpu bench_e2e; do
-  xz -dc ".gpu-bench/$bin.xz" > "$work/$bin" && chmod +x "$work/$bin"
-done
-for model in .gpu-bench/models/*.onnx.xz; do
-  xz -dc "$model" > "$work/$(basename "$model" .xz)"
-done
+# shellcheck source=benches/gpu/device-prelude.sh
+source benches/gpu/device-prelude.sh
 big="$work/mlp_16x2048x2048x2048x2.onnx"
 events=${BENCH_EVENTS:-800000}
 repeats=${BENCH_REPEATS:-3}
 provider=${BENCH_PROVIDER:-cuda}
-{
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "no nvidia-smi"
-  grep -m1 "model name" /proc/cpuinfo
-  echo "cores: $(nproc)"
-} | tee "$out/machine.txt"
-nvidia-smi dmon -s u -d 1 > "$out/gpu-utilisation.txt" 2>&1 &
-dmon=$!
-trap 'kill $dmon 2>/dev/null || true' EXIT
 
 echo "## 1. bare ONNX Runtime ($provider), large MLP, batch 8192"
 timeout 180 "$work/bench_gpu" --models "$big" --provider "$provider" --batches 8192 --seconds 2 \

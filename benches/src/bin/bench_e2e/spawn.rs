@@ -31,21 +31,8 @@ pub fn spawn_child_with(
     drift: bool,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Measured> {
-    let exe = std::env::current_exe()?;
-    let group = unique("group");
-    let args = [
-        mode,
-        b,
-        input,
-        output,
-        &group,
-        &events.to_string(),
-        if drift { "drift" } else { "plain" },
-        "600",
-    ];
-    let mut command = Command::new(exe);
-    command.arg("child").args(args).envs(env.iter().copied());
-    measure(&mut command)
+    let mut command = child_command(mode, b, input, output, events, drift, 600)?;
+    measure(command.envs(env.iter().copied()))
 }
 
 /// [`spawn_child`] with the child's time limit in seconds.
@@ -58,7 +45,21 @@ pub fn spawn_child_until(
     drift: bool,
     limit_s: u64,
 ) -> anyhow::Result<Measured> {
-    let exe = std::env::current_exe()?;
+    measure(&mut child_command(
+        mode, b, input, output, events, drift, limit_s,
+    )?)
+}
+
+/// `bench_e2e child MODE …`: one run, in a group of its own.
+fn child_command(
+    mode: &str,
+    b: &str,
+    input: &str,
+    output: &str,
+    events: u64,
+    drift: bool,
+    limit_s: u64,
+) -> anyhow::Result<Command> {
     let group = unique("group");
     let args = [
         mode,
@@ -70,7 +71,9 @@ pub fn spawn_child_until(
         if drift { "drift" } else { "plain" },
         &limit_s.to_string(),
     ];
-    measure(Command::new(exe).arg("child").args(args))
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("child").args(args);
+    Ok(command)
 }
 
 /// Runs `benches/e2e_python.py` with the venv's Python and measures it.
