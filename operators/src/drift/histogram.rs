@@ -25,6 +25,17 @@ impl BinnedHistogram {
         }
     }
 
+    /// A histogram with these counts per bin and `missing` events without a bin (a merge of
+    /// counts kept elsewhere).
+    pub fn from_counts(counts: Vec<u64>, missing: u64) -> Self {
+        let total = counts.iter().sum::<u64>() + missing;
+        Self {
+            counts,
+            missing,
+            total,
+        }
+    }
+
     /// Number of bins.
     pub fn n_bins(&self) -> usize {
         self.counts.len()

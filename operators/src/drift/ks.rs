@@ -69,7 +69,7 @@ pub struct KsStatistic {
     pub float_d: f64,
 }
 
-fn gcd(mut a: u64, mut b: u64) -> u64 {
+pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         (a, b) = (b, a % b);
     }
@@ -182,23 +182,29 @@ pub fn ks_2samp_sorted(r: &[f64], c: &[f64], mode: KsMode) -> Result<KsResult, D
         return Err(DriftError::EmptySample { which: "current" });
     }
     let (n1, n2) = (r.len() as u64, c.len() as u64);
-    let stat = ks_statistic_sorted(r, c);
+    Ok(ks_result(n1, n2, ks_statistic_sorted(r, c), mode))
+}
+
+/// The test's result from `D` of samples of `n1` and `n2` values (both non-empty): what
+/// `ks_2samp` reports once it has `D`. Shared with KS from merged partials, which find `D`
+/// without the raw values.
+pub fn ks_result(n1: u64, n2: u64, stat: KsStatistic, mode: KsMode) -> KsResult {
     let g = gcd(n1, n2);
     let want_exact = match mode {
-        KsMode::Auto => r.len().max(c.len()) <= MAX_AUTO_N,
+        KsMode::Auto => n1.max(n2) <= MAX_AUTO_N as u64,
         // scipy gives up on exact when lcm would overflow an int32.
         KsMode::Exact => ((n1 / g) as f64) < f64::from(i32::MAX) / ((n2 / g) as f64),
         KsMode::Asymp => false,
     };
     if want_exact {
         if let Some(pvalue) = exact_pvalue(n1, n2, stat.h) {
-            return Ok(KsResult {
+            return KsResult {
                 statistic: stat.h as f64 / stat.lcm as f64,
                 pvalue,
                 method: KsMethod::Exact,
                 h: stat.h,
                 lcm: stat.lcm,
-            });
+            };
         }
     }
     // After a failed exact attempt scipy has already replaced D by h/lcm.
@@ -207,13 +213,13 @@ pub fn ks_2samp_sorted(r: &[f64], c: &[f64], mode: KsMode) -> Result<KsResult, D
     } else {
         stat.float_d
     };
-    Ok(KsResult {
+    KsResult {
         statistic: d,
         pvalue: asymp_pvalue(n1, n2, d),
         method: KsMethod::Asymp,
         h: stat.h,
         lcm: stat.lcm,
-    })
+    }
 }
 
 /// `kstwo.sf(d, round(en))`, `en = n1 n2 / (n1 + n2)` rounded half to even.

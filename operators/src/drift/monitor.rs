@@ -50,6 +50,8 @@ use origins::{PaneOriginLog, RowOrigin};
 
 #[path = "monitor_assess.rs"]
 mod assess;
+#[path = "monitor_fleet.rs"]
+mod fleet;
 #[path = "monitor_origins.rs"]
 mod origins;
 #[path = "monitor_report.rs"]
@@ -442,18 +444,7 @@ impl DriftMonitor {
                 measured.push(m);
                 next_first = next_first.max(snapshot.first_pane + self.config.slide_panes as u64);
             }
-            assess::judge_window(&mut measured, self.alpha, self.correction);
-            for m in measured {
-                let report = m.report;
-                if let Some(drift) = report.verdict.drift {
-                    if let Some(transition) = self.alerts.observe(&report.column, drift) {
-                        outcome
-                            .alerts
-                            .push(assess::alert_event(transition, &report));
-                    }
-                }
-                outcome.reports.push(report);
-            }
+            self.conclude_window(measured, outcome);
             start = end;
         }
         pending.clear();
@@ -463,6 +454,23 @@ impl DriftMonitor {
             self.pane_origins.forget_before(next_first);
         }
         Ok(())
+    }
+
+    /// Corrects one window's measured columns together, gives each its verdict, and turns
+    /// verdicts into alert transitions.
+    fn conclude_window(&mut self, mut measured: Vec<assess::Measured>, outcome: &mut DriftOutcome) {
+        assess::judge_window(&mut measured, self.alpha, self.correction);
+        for m in measured {
+            let report = m.report;
+            if let Some(drift) = report.verdict.drift {
+                if let Some(transition) = self.alerts.observe(&report.column, drift) {
+                    outcome
+                        .alerts
+                        .push(assess::alert_event(transition, &report));
+                }
+            }
+            outcome.reports.push(report);
+        }
     }
 }
 

@@ -76,6 +76,9 @@ pub enum KsReportMethod {
     Asymp,
     /// From histograms: `statistic` is a lower bound on D.
     Binned,
+    /// From a fleet's merged KS grid counts: `statistic` is D at the grid's points (exactly
+    /// `ks_2samp`'s D when `error_bound` is 0), the p-value `ks_2samp`'s for that D.
+    Grid,
 }
 
 /// KS of the window against the reference sample.
