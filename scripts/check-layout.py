@@ -19,7 +19,7 @@ LAYERS = [
     {"telemetry"},
     {"kafka"},
     {"stages"},
-    {"topology"},
+    {"topology", "aggregate"},
     {"cli"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -10,10 +10,12 @@
 //! - [`stages`]: the threads of the data path (source, infer, sink, drift, reload; features_only
 //!   in place of infer and sink when there is no model).
 //! - [`topology`]: wires the stages; read it first, it is the data path from top to bottom.
+//! - [`aggregate`]: `driftline aggregate`, the fleet view's merge of every instance's partials.
 //! - [`cli`]: the other subcommands (batch, profile, drift, report, gate, validate, gen, demo).
 //!
 //! The operators themselves (decode, batch, infer, encode, drift maths) live in the
 //! `driftline-operators` crate.
+pub mod aggregate;
 #[cfg(feature = "mimalloc")]
 mod allocator;
 pub mod cli;

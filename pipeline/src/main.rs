@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Validate(args) if args.labeled.is_some() => return gate_command(args),
         Command::Validate(args) => return validate_command(args.config.as_deref()),
         Command::Run(args) => run_command(args.config.as_deref()),
+        Command::Aggregate(args) => aggregate_command(args.config.as_deref()),
         Command::Gen(args) => gen_command(args),
         Command::Drift(args) => return drift_command(args),
         Command::Profile(args) => profile_command(args),
@@ -214,6 +215,30 @@ fn gate_command(args: driftline::cli::args::ValidateArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `driftline aggregate`: the merge loop on a thread of its own, stopped by SIGINT/SIGTERM.
+fn aggregate_command(config: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::load(config)?;
+    telemetry::init(&settings.log);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = runtime()?;
+    let summary = rt.block_on(async {
+        let signals = ShutdownSignals::install();
+        let loop_stop = std::sync::Arc::clone(&stop);
+        let merging =
+            tokio::task::spawn_blocking(move || driftline::aggregate::run(&settings, &loop_stop));
+        tokio::pin!(merging);
+        tokio::select! {
+            done = &mut merging => done,
+            _ = signals.wait() => {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                merging.await
+            }
+        }
+    })??;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
 }
 
 fn batch_command(args: driftline::cli::args::BatchArgs) -> anyhow::Result<()> {

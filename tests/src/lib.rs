@@ -460,10 +460,20 @@ impl DriftlineProcess {
 
     /// Starts `driftline run --config CONFIG` (relative to the repository) with `env` overrides.
     pub fn start_with_config(config: &str, env: &[(&str, String)], log: &Path) -> DriftlineProcess {
+        Self::start_command("run", config, env, log)
+    }
+
+    /// Starts `driftline COMMAND --config CONFIG` (`run` or `aggregate`) with `env` overrides.
+    pub fn start_command(
+        command: &str,
+        config: &str,
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> DriftlineProcess {
         let log = std::fs::File::create(log).expect("log file");
         let mut cmd = Command::new(driftline_bin());
         cmd.current_dir(repo_root())
-            .args(["run", "--config", config])
+            .args([command, "--config", config])
             .env("DRIFTLINE__LOG__LEVEL", "info");
         for (k, v) in env {
             cmd.env(k, v);

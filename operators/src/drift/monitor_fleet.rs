@@ -153,16 +153,18 @@ impl MonitorColumn {
                 reason,
             }
         })?;
-        Ok(grid.ks(&self.sample, &cells, KsMode::Auto).map(|g| KsReport {
-            statistic: g.result.statistic,
-            pvalue: if g.result.pvalue.is_finite() {
-                g.result.pvalue
-            } else {
-                1.0
-            },
-            method: KsReportMethod::Grid,
-            error_bound: Some(g.error_bound),
-            ..binned.clone()
-        }))
+        Ok(grid
+            .ks(&self.sample, &cells, KsMode::Auto)
+            .map(|g| KsReport {
+                statistic: g.result.statistic,
+                pvalue: if g.result.pvalue.is_finite() {
+                    g.result.pvalue
+                } else {
+                    1.0
+                },
+                method: KsReportMethod::Grid,
+                error_bound: Some(g.error_bound),
+                ..binned.clone()
+            }))
     }
 }

@@ -170,8 +170,16 @@ impl PartialsBuilder {
     }
 
     /// Follows `partition` from `offset`: the windows it publishes are those that start at or
-    /// after `windows_from_ms` (the rows before them are the caller's to replay).
-    pub fn follow(&mut self, partition: i32, offset: i64, windows_from_ms: i64) {
+    /// after `windows_from_ms` (the rows before them are the caller's to replay). Returns the
+    /// progress to publish now, which says that the windows before are not this follower's:
+    /// an instance that takes the partition over later starts where this one started, not
+    /// at its own first row (between the two, only this one would have published).
+    pub fn follow(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        windows_from_ms: i64,
+    ) -> Option<FleetRecord> {
         let from = u64::try_from(windows_from_ms).unwrap_or(0);
         let pane = from.div_ceil(self.settings.pane_ms);
         // The first window whose first pane is at or after `pane`: its last pane L is the
@@ -188,6 +196,22 @@ impl PartialsBuilder {
                 open: BTreeMap::new(),
             },
         );
+        let before = first_window.checked_sub(slide)?;
+        Some(self.progress(partition, before, offset))
+    }
+
+    fn progress(&self, partition: i32, through: u64, next_offset: i64) -> FleetRecord {
+        let s = &self.settings;
+        FleetRecord::Progress(PartitionProgress {
+            schema_version: PARTIAL_SCHEMA_VERSION,
+            fleet: s.fleet.clone(),
+            reference_id: self.reference_id.clone(),
+            partition,
+            through_pane: through,
+            through_ms: ((through + 1) * s.pane_ms) as i64,
+            next_offset,
+            instance: s.instance.clone(),
+        })
     }
 
     /// Stops following `partition`; its open windows are dropped unpublished.
@@ -379,16 +403,8 @@ impl PartialsBuilder {
             }
         }
         followed.published_through = Some(through);
-        out.push(FleetRecord::Progress(PartitionProgress {
-            schema_version: PARTIAL_SCHEMA_VERSION,
-            fleet: s.fleet.clone(),
-            reference_id: self.reference_id.clone(),
-            partition,
-            through_pane: through,
-            through_ms: ((through + 1) * s.pane_ms) as i64,
-            next_offset: followed.next_offset,
-            instance: s.instance.clone(),
-        }));
+        let next_offset = followed.next_offset;
+        out.push(self.progress(partition, through, next_offset));
     }
 }
 

@@ -52,10 +52,7 @@ fn arrays(rows: &[Row]) -> (ArrayRef, ArrayRef) {
 
 fn profile() -> ReferenceProfile {
     let reference = rows(3000, i64::MAX, 0.0);
-    let reference: Vec<Row> = reference
-        .into_iter()
-        .filter(|r| r.4 != "zz-new")
-        .collect();
+    let reference: Vec<Row> = reference.into_iter().filter(|r| r.4 != "zz-new").collect();
     let (x, site) = arrays(&reference);
     let mut b = ProfileBuilder::new(ProfileBuilder::DEFAULT_SAMPLE_CAP, 10, 0);
     b.add(&[
@@ -96,7 +93,7 @@ fn feed(b: &mut PartialsBuilder, batch: &[Row]) -> Vec<FleetRecord> {
     for r in batch {
         if b.next_offset(r.0).is_none() {
             let from = b.window_start_of(r.2);
-            b.follow(r.0, r.1, from);
+            let _ = b.follow(r.0, r.1, from);
         }
     }
     let (x, site) = arrays(batch);
@@ -118,7 +115,10 @@ fn feed(b: &mut PartialsBuilder, batch: &[Row]) -> Vec<FleetRecord> {
 }
 
 /// Reports of the single monitor, complete windows only, by (column, window start).
-fn single(profile: &ReferenceProfile, all: &[Row]) -> (BTreeMap<(String, i64), DriftReport>, usize) {
+fn single(
+    profile: &ReferenceProfile,
+    all: &[Row],
+) -> (BTreeMap<(String, i64), DriftReport>, usize) {
     let mut m = monitor(profile, "single");
     let (mut reports, mut alerts) = (BTreeMap::new(), 0);
     for batch in all.chunks(97) {
@@ -154,7 +154,11 @@ fn fleet(
     profile: &ReferenceProfile,
     all: &[Row],
     grid: usize,
-) -> (BTreeMap<(String, i64), DriftReport>, usize, Vec<ColumnPartial>) {
+) -> (
+    BTreeMap<(String, i64), DriftReport>,
+    usize,
+    Vec<ColumnPartial>,
+) {
     let (mut a, mut b) = (builder(profile, grid), builder(profile, grid));
     let mut partials: BTreeMap<i64, Vec<ColumnPartial>> = BTreeMap::new();
     let mut all_partials = Vec::new();
@@ -176,7 +180,8 @@ fn fleet(
     let mut m = monitor(profile, "fleet");
     let (mut reports, mut alerts) = (BTreeMap::new(), 0);
     for (_, window) in partials {
-        let reported: std::collections::BTreeSet<i32> = window.iter().map(|p| p.partition).collect();
+        let reported: std::collections::BTreeSet<i32> =
+            window.iter().map(|p| p.partition).collect();
         if reported.len() < PARTITIONS as usize {
             continue; // the last window: not every partition's watermark passed it
         }
@@ -240,7 +245,10 @@ fn a_coarse_grid_bounds_ks_and_keeps_the_rest_exact() {
         if let (Some(fk), Some(sk)) = (&f.ks, &s.ks) {
             let bound = fk.error_bound.unwrap();
             assert!(fk.statistic <= sk.statistic + 1e-12, "{key:?}");
-            assert!(sk.statistic <= fk.statistic + bound + 1e-12, "{key:?}: {bound}");
+            assert!(
+                sk.statistic <= fk.statistic + bound + 1e-12,
+                "{key:?}: {bound}"
+            );
             compared += 1;
         }
     }
@@ -262,7 +270,11 @@ fn a_partition_followed_mid_stream_publishes_no_half_window() {
     let start = all.iter().position(|r| r.2 >= 1_031_000).unwrap();
     let from = b.window_start_of(all[start].2);
     assert_eq!(from, 1_030_000);
-    b.follow(3, all[0].1, from);
+    // The windows before are declared not this follower's: progress through the one before.
+    match b.follow(3, all[0].1, from) {
+        Some(FleetRecord::Progress(p)) => assert_eq!(p.through_ms, 1_030_000),
+        other => panic!("{other:?}"),
+    }
     let out = feed(&mut b, &all);
     let starts: Vec<i64> = (out.iter())
         .filter_map(|r| match r {

@@ -18,6 +18,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the pipeline until SIGINT/SIGTERM, then drain, flush, commit and exit 0.
     Run(ConfigArg),
+    /// The fleet view: merge the partials every instance of the consumer group publishes
+    /// (fleet.enabled) into one drift report and alert stream (aggregate.*), until
+    /// SIGINT/SIGTERM.
+    Aggregate(ConfigArg),
     /// Check config, model and schema together; print every problem; exit 1 if any. With
     /// --labeled: the quality gate, scoring --model (and --baseline) on a labeled file.
     Validate(ValidateArgs),

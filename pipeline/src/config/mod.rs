@@ -10,10 +10,12 @@ use driftline_operators::schema::EventSchema;
 use serde::{Deserialize, Serialize};
 
 // `Settings`' cross-field rules and secret references, as methods in files of their own.
+pub mod fleet;
 mod rules;
 mod secrets;
 pub mod threads;
 
+pub use fleet::{AggregateSettings, FleetSettings};
 pub use threads::ThreadCount;
 
 /// The defaults, compiled in so the binary runs without any file beside it.
@@ -27,6 +29,8 @@ pub struct Settings {
     pub schema: EventSchema,
     pub batch: BatchSettings,
     pub drift: DriftSettings,
+    pub fleet: FleetSettings,
+    pub aggregate: AggregateSettings,
     pub performance: PerformanceSettings,
     pub labels: LabelSettings,
     pub model: ModelSettings,

@@ -166,6 +166,7 @@ impl Settings {
             );
         }
         p.extend(self.label_problems());
+        p.extend(self.fleet_problems());
         if self.drift.enabled {
             let d = &self.drift;
             if d.panes == 0 || d.slide == 0 || d.slide > d.panes {

@@ -8,6 +8,7 @@ pub mod headers;
 pub mod labels;
 pub mod offsets;
 pub mod producer;
+pub mod reader;
 pub mod stats;
 pub mod trace_context;
 

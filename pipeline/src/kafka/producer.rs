@@ -50,6 +50,9 @@ pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyh
     if settings.drift.enabled {
         topics.extend([&k.drift_topic, &k.alerts_topic]);
     }
+    if settings.fleet.enabled {
+        topics.push(&settings.fleet.partials_topic);
+    }
     if !settings.model.shadow.path.as_os_str().is_empty() {
         topics.push(&k.shadow_topic);
     }

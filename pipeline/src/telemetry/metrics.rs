@@ -208,6 +208,8 @@ pub struct PipelineMetrics {
     pub minimal_dead_letters: AtomicU64,
     pub drift_reports: AtomicU64,
     pub drift_alerts: AtomicU64,
+    /// Fleet view partials published (one per column, window and partition).
+    pub fleet_partials: AtomicU64,
     pub performance_reports: AtomicU64,
     pub performance_alerts: AtomicU64,
     /// The latest performance window and the label join.
@@ -265,6 +267,7 @@ impl PipelineMetrics {
             minimal_dead_letters: Default::default(),
             drift_reports: Default::default(),
             drift_alerts: Default::default(),
+            fleet_partials: Default::default(),
             performance_reports: Default::default(),
             performance_alerts: Default::default(),
             performance: Default::default(),

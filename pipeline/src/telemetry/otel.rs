@@ -102,6 +102,7 @@ impl MetricsExporter {
             ("dead_letter", k.dlq_topic.clone()),
             ("drift_report", k.drift_topic.clone()),
             ("drift_alert", k.alerts_topic.clone()),
+            ("fleet_partial", settings.fleet.partials_topic.clone()),
         ]
         .map(|(output, topic)| {
             [
@@ -120,6 +121,7 @@ impl MetricsExporter {
                     &m.dead_letters_out,
                     &m.drift_reports,
                     &m.drift_alerts,
+                    &m.fleet_partials,
                 ];
                 for (count, attributes) in counts.iter().zip(&outputs) {
                     o.observe(count.load(Ordering::Relaxed), attributes);

@@ -1,6 +1,8 @@
 //! Drift beside the data path: [`tracker`] holds the windows and the reference, [`stage`] runs
 //! it on its own thread and publishes reports and alerts, [`variants`] adds the canary and
-//! shadow columns, [`performance`] measures the serving model per window with the labels joined.
+//! shadow columns, [`performance`] measures the serving model per window with the labels joined,
+//! [`fleet`] publishes the partials of the fleet view.
+pub mod fleet;
 pub mod performance;
 pub mod stage;
 pub mod tracker;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use driftline_operators::drift::monitor::{DriftOutcome, Finish};
+use driftline_operators::drift::partial::FleetRecord;
 use rdkafka::producer::BaseRecord;
 
 use crate::clock::now_ms;
@@ -23,9 +24,10 @@ use crate::config::Settings;
 use crate::kafka::delivery::Delivery;
 use crate::kafka::producer::{send_waiting, SinkProducer};
 use crate::report::live::DriftBoard;
+use crate::stages::drift::fleet::FleetPartials;
 use crate::stages::drift::performance::{PerformanceOutcome, StreamPerformance};
 use crate::stages::drift::tracker::{load_profile, DriftTracker};
-use crate::stages::messages::{DriftMessage, LabelProgress};
+use crate::stages::messages::{DriftInput, DriftMessage, LabelProgress};
 use crate::telemetry::metrics::{ColumnDrift, PipelineMetrics};
 
 pub struct DriftStage {
@@ -37,6 +39,8 @@ pub struct DriftStage {
     performance: Option<StreamPerformance>,
     /// The live drift page's data.
     board: Arc<DriftBoard>,
+    /// The fleet view's partials (`fleet.enabled`).
+    fleet: Option<FleetPartials>,
 }
 
 impl DriftStage {
@@ -71,6 +75,10 @@ impl DriftStage {
             tracker: DriftTracker::new(settings)?,
             performance,
             board,
+            fleet: match settings.fleet.enabled {
+                true => Some(FleetPartials::new(settings)?),
+                false => None,
+            },
         })
     }
 
@@ -79,10 +87,13 @@ impl DriftStage {
         loop {
             let now = now_ms();
             let (outcome, performance) = match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(DriftMessage::Scored(input)) => (
-                    self.tracker.observe(&input, now)?,
-                    (self.performance.as_mut()).map(|p| p.scored(&input, now)),
-                ),
+                Ok(DriftMessage::Scored(input)) => {
+                    self.publish_partials(&input)?;
+                    (
+                        self.tracker.observe(&input, now)?,
+                        (self.performance.as_mut()).map(|p| p.scored(&input, now)),
+                    )
+                }
                 Ok(DriftMessage::Labels(labels)) => (
                     DriftOutcome::default(),
                     (self.performance.as_mut()).map(|p| p.labels(&labels, now)),
@@ -176,6 +187,37 @@ impl DriftStage {
                 gauges.join(counts, waiting, early, performance.misrouted);
             }
         }
+        Ok(())
+    }
+
+    /// The fleet view's partials and progress of what this batch closed, to the fleet's
+    /// partition of the partials topic.
+    fn publish_partials(&mut self, input: &DriftInput) -> anyhow::Result<()> {
+        let Some(fleet) = self.fleet.as_mut() else {
+            return Ok(());
+        };
+        let records = fleet.observe(input)?;
+        let (topic, partition) = (
+            &self.settings.fleet.partials_topic,
+            fleet.partials_partition,
+        );
+        for record in &records {
+            let key = match record {
+                FleetRecord::Partial(p) => p.key(),
+                FleetRecord::Progress(p) => p.key(),
+            };
+            let payload = serde_json::to_vec(record)?;
+            let record = BaseRecord::with_opaque_to(topic, Delivery::side())
+                .partition(partition)
+                .key(key.as_bytes())
+                .payload(&payload[..]);
+            send_waiting(&self.producer, record)
+                .with_context(|| format!("cannot produce to {topic}"))?;
+        }
+        let partials = records
+            .iter()
+            .filter(|r| matches!(r, FleetRecord::Partial(_)));
+        PipelineMetrics::add(&self.metrics.fleet_partials, partials.count() as u64);
         Ok(())
     }
 

@@ -267,7 +267,7 @@ pub fn load_profile(path: &Path) -> anyhow::Result<ReferenceProfile> {
     ReferenceProfile::from_json(&text).with_context(|| format!("drift profile {}", path.display()))
 }
 
-fn monitor_settings(settings: &Settings) -> MonitorSettings {
+pub fn monitor_settings(settings: &Settings) -> MonitorSettings {
     let d = &settings.drift;
     let mut window = match d.window {
         WindowKind::Count => WindowConfig::by_count(d.pane_events, d.panes, d.slide),
@@ -287,7 +287,7 @@ fn monitor_settings(settings: &Settings) -> MonitorSettings {
 }
 
 /// This instance's name in reports: the host name and the process id.
-fn instance_name() -> String {
+pub fn instance_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());

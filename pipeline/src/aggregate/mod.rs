@@ -1,0 +1,381 @@
+//! `driftline aggregate`: one drift view for a whole consumer group. It reads the partials
+//! that every `driftline run` instance of the fleet publishes (`fleet.partials_topic`, in its
+//! own consumer group `aggregate.group_id`), merges each time window's partials over every
+//! partition of the input topic ([`pending`]), judges the merged window with the instance's
+//! own monitor (same statistics, correction, verdict and hysteresis), and publishes fleet
+//! reports and alerts in the instance's schema to `aggregate.reports_topic` and
+//! `aggregate.alerts_topic`.
+//!
+//! At-least-once, and no window twice: the partials topic is committed only up to the first
+//! partial of the oldest window not yet judged, and only after the reports of every judged
+//! window were acknowledged; an aggregator that starts (or takes over the fleet's partition)
+//! first reads its reports topic back, so windows judged already are skipped and each
+//! column's alert hysteresis continues from its published verdicts.
+pub mod pending;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use driftline_operators::drift::monitor::{DriftMonitor, DriftReport};
+use driftline_operators::drift::partial::FleetRecord;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::clock::now_ms;
+use crate::config::Settings;
+use crate::kafka::reader::PartitionReader;
+use crate::stages::drift::fleet::partials_partition;
+use crate::stages::drift::tracker::{load_profile, monitor_settings};
+use crate::telemetry::health::HealthState;
+use crate::telemetry::otel::MetricsExporter;
+use crate::telemetry::server::HealthServer;
+use pending::{FleetWindows, Taken};
+
+/// What one run did, printed as JSON when it stops.
+#[derive(Debug, Default, Serialize)]
+pub struct AggregateSummary {
+    pub partials: u64,
+    pub ignored: u64,
+    pub windows_complete: u64,
+    pub windows_incomplete: u64,
+    pub reports: u64,
+    pub alerts: u64,
+}
+
+/// Counters behind `/metrics`.
+#[derive(Default)]
+struct AggregateMetrics {
+    partials: AtomicU64,
+    ignored: AtomicU64,
+    windows_complete: AtomicU64,
+    windows_incomplete: AtomicU64,
+    alerts: AtomicU64,
+    pending: AtomicUsize,
+}
+
+type FleetProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// The fleet's name on its reports (`instance`), so that one reports topic can hold several
+/// fleets and a read-back finds its own.
+pub fn fleet_instance(settings: &Settings) -> String {
+    format!("fleet:{}", settings.fleet_name())
+}
+
+/// Runs until `stop` is set.
+pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSummary> {
+    if settings.drift.profile.is_empty() {
+        bail!(
+            "driftline aggregate needs drift.profile: the profile file the fleet's instances use"
+        );
+    }
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        bail!("invalid settings:\n  - {}", problems.join("\n  - "));
+    }
+    let (f, a) = (&settings.fleet, &settings.aggregate);
+    let reader = PartitionReader::new(settings, Duration::from_secs(30))?;
+    let input_partitions = reader.partitions(&settings.kafka.input_topics[0])?;
+    let partials_partitions = reader.partitions(&f.partials_topic)?;
+    for topic in [&a.reports_topic, &a.alerts_topic] {
+        reader.partitions(topic)?;
+    }
+    let fleet = settings.fleet_name();
+    let my_partition = partials_partition(&fleet, partials_partitions);
+    let profile = load_profile(Path::new(&settings.drift.profile))?;
+    tracing::info!(fleet = %fleet, partitions = input_partitions, partials = %f.partials_topic, partition = my_partition, "aggregate: merging the fleet's partials");
+
+    let metrics = Arc::new(AggregateMetrics::default());
+    let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
+    let exporter = Arc::new(MetricsExporter::new(settings)?);
+    observe(&exporter, &metrics);
+    let _server = match settings.health.listen.as_str() {
+        "" => None,
+        listen => Some(HealthServer::start(
+            listen,
+            Arc::clone(&health),
+            Arc::clone(&exporter),
+            None,
+            None,
+        )?),
+    };
+
+    let producer = create_producer(settings)?;
+    let consumer = create_consumer(settings)?;
+    consumer.subscribe(&[&f.partials_topic])?;
+    health.consumer.set_up(true);
+    health.producer.set_up(true);
+
+    let new_state = || -> anyhow::Result<(DriftMonitor, FleetWindows)> {
+        let mut monitor_settings = monitor_settings(settings);
+        monitor_settings.instance = fleet_instance(settings);
+        let mut monitor = DriftMonitor::new(&profile, monitor_settings)?;
+        let mut windows = FleetWindows::new(&fleet, &profile.id, input_partitions, a.max_wait_ms);
+        read_back(settings, &reader, &mut monitor, &mut windows)?;
+        Ok((monitor, windows))
+    };
+    let (mut monitor, mut windows) = new_state()?;
+    health.model_loaded.store(true, Ordering::Relaxed);
+
+    let mut summary = AggregateSummary::default();
+    let mut next_offsets: HashMap<i32, i64> = HashMap::new();
+    let mut holds_fleet = false;
+    let mut last_commit = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        health.heartbeat();
+        let assigned: Vec<i32> = consumer
+            .assignment()
+            .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
+        health
+            .assigned_partitions
+            .store(assigned.len(), Ordering::Relaxed);
+        // The fleet's partition moved here (startup, or another aggregator stopped): start
+        // from what the reports topic says was judged.
+        let holds_now = assigned.contains(&my_partition);
+        if holds_now && !holds_fleet {
+            (monitor, windows) = new_state()?;
+            next_offsets.clear();
+            tracing::info!(
+                partition = my_partition,
+                "aggregate: holding the fleet's partition"
+            );
+        }
+        holds_fleet = holds_now;
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let m = message.context("reading partials")?;
+            next_offsets.insert(m.partition(), m.offset() + 1);
+            let record = m
+                .payload()
+                .and_then(|b| serde_json::from_slice::<FleetRecord>(b).ok());
+            let taken = match record {
+                Some(r) if m.partition() == my_partition => windows.take(r, m.offset(), now_ms()),
+                _ => Taken::Ignored,
+            };
+            match taken {
+                Taken::Partial => summary.partials += 1,
+                Taken::Ignored => summary.ignored += 1,
+                Taken::Progress => {}
+            }
+        }
+        let due = windows.due(now_ms()).map_err(anyhow::Error::msg)?;
+        for window in &due {
+            let outcome = monitor.judge_fleet(window)?;
+            for report in &outcome.reports {
+                send(&producer, &a.reports_topic, &report.column, report)?;
+            }
+            for alert in &outcome.alerts {
+                tracing::warn!(column = %alert.column, state = ?alert.state, "fleet drift alert");
+                send(&producer, &a.alerts_topic, &alert.column, alert)?;
+            }
+            summary.reports += outcome.reports.len() as u64;
+            summary.alerts += outcome.alerts.len() as u64;
+            let complete = window.missing_partitions.is_empty();
+            match complete {
+                true => summary.windows_complete += 1,
+                false => summary.windows_incomplete += 1,
+            }
+            tracing::info!(
+                start_ms = window.start_ms,
+                events = window.events(),
+                complete,
+                missing = ?window.missing_partitions,
+                "fleet window judged"
+            );
+        }
+        metrics.store(&summary, windows.pending());
+        if !due.is_empty() || last_commit.elapsed() > Duration::from_secs(1) {
+            // Reports first, then the partials they came from.
+            producer
+                .flush(Duration::from_secs(30))
+                .context("fleet reports were not acknowledged")?;
+            commit(
+                &consumer,
+                &f.partials_topic,
+                &next_offsets,
+                my_partition,
+                &windows,
+            );
+            last_commit = Instant::now();
+        }
+    }
+    producer.flush(Duration::from_secs(30))?;
+    commit(
+        &consumer,
+        &f.partials_topic,
+        &next_offsets,
+        my_partition,
+        &windows,
+    );
+    health.stopping.store(true, Ordering::Relaxed);
+    exporter.shutdown();
+    Ok(summary)
+}
+
+impl AggregateMetrics {
+    fn store(&self, s: &AggregateSummary, pending: usize) {
+        self.partials.store(s.partials, Ordering::Relaxed);
+        self.ignored.store(s.ignored, Ordering::Relaxed);
+        self.windows_complete
+            .store(s.windows_complete, Ordering::Relaxed);
+        self.windows_incomplete
+            .store(s.windows_incomplete, Ordering::Relaxed);
+        self.alerts.store(s.alerts, Ordering::Relaxed);
+        self.pending.store(pending, Ordering::Relaxed);
+    }
+}
+
+/// The aggregator's instruments on `/metrics`.
+fn observe(exporter: &MetricsExporter, metrics: &Arc<AggregateMetrics>) {
+    let meter = exporter.meter();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("driftline.fleet.partials")
+        .with_description("Partials read from the partials topic: counted, or ignored (another fleet's, or of a window judged already)")
+        .with_callback(move |o| {
+            use opentelemetry::KeyValue;
+            o.observe(m.partials.load(Ordering::Relaxed), &[KeyValue::new("outcome", "counted")]);
+            o.observe(m.ignored.load(Ordering::Relaxed), &[KeyValue::new("outcome", "ignored")]);
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("driftline.fleet.windows")
+        .with_description("Fleet windows judged: complete (every partition reported) or incomplete (after aggregate.max_wait_ms)")
+        .with_callback(move |o| {
+            use opentelemetry::KeyValue;
+            o.observe(m.windows_complete.load(Ordering::Relaxed), &[KeyValue::new("complete", "true")]);
+            o.observe(m.windows_incomplete.load(Ordering::Relaxed), &[KeyValue::new("complete", "false")]);
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("driftline.fleet.alerts")
+        .with_description("Fleet drift alerts published (opened and resolved)")
+        .with_callback(move |o| o.observe(m.alerts.load(Ordering::Relaxed), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_gauge("driftline.fleet.pending_windows")
+        .with_description("Fleet windows waiting for partitions to report")
+        .with_callback(move |o| o.observe(m.pending.load(Ordering::Relaxed) as u64, &[]))
+        .build();
+}
+
+/// Reads the reports topic back: windows of this fleet judged already, and every column's
+/// verdicts in window order for the alert hysteresis.
+fn read_back(
+    settings: &Settings,
+    reader: &PartitionReader,
+    monitor: &mut DriftMonitor,
+    windows: &mut FleetWindows,
+) -> anyhow::Result<()> {
+    let topic = &settings.aggregate.reports_topic;
+    let me = fleet_instance(settings);
+    let mut verdicts: BTreeMap<(i64, String), Option<bool>> = BTreeMap::new();
+    for partition in 0..reader.partitions(topic)? {
+        let (low, high) = reader.watermarks(topic, partition)?;
+        reader.read(topic, partition, low, high, |m| {
+            let report: Option<DriftReport> =
+                m.payload().and_then(|b| serde_json::from_slice(b).ok());
+            if let Some(r) = report.filter(|r| r.instance == me) {
+                let start = r.window.start_ms.unwrap_or(0);
+                verdicts.insert((start, r.column), r.verdict.drift);
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(((last, _), _)) = verdicts.last_key_value() {
+        windows.judged_before(*last);
+        tracing::info!(
+            through_ms = last,
+            reports = verdicts.len(),
+            "aggregate: fleet reports read back; judged windows are skipped"
+        );
+    }
+    for ((_, column), drift) in verdicts {
+        if let Some(drift) = drift {
+            monitor.restore_verdict(&column, drift);
+        }
+    }
+    Ok(())
+}
+
+fn create_producer(settings: &Settings) -> anyhow::Result<FleetProducer> {
+    let k = &settings.kafka;
+    let mut config = ClientConfig::new();
+    for (key, value) in k.common.iter().chain(&k.producer) {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", &k.bootstrap_servers)
+        .create()
+        .context("creating the aggregator's producer")
+}
+
+fn create_consumer(settings: &Settings) -> anyhow::Result<BaseConsumer> {
+    let k = &settings.kafka;
+    let mut config = ClientConfig::new();
+    for (key, value) in k.common.iter().chain(&k.consumer) {
+        config.set(key, value);
+    }
+    config
+        .set("bootstrap.servers", &k.bootstrap_servers)
+        .set("group.id", &settings.aggregate.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .context("creating the aggregator's consumer")
+}
+
+fn send(
+    producer: &FleetProducer,
+    topic: &str,
+    key: &str,
+    value: &impl Serialize,
+) -> anyhow::Result<()> {
+    let payload = serde_json::to_vec(value)?;
+    let mut record = BaseRecord::to(topic).key(key).payload(&payload[..]);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
+        }
+    }
+}
+
+/// Commits what may be committed: the fleet's partition up to its oldest window in waiting,
+/// the others (other fleets') up to what was read.
+fn commit(
+    consumer: &BaseConsumer,
+    topic: &str,
+    next_offsets: &HashMap<i32, i64>,
+    my_partition: i32,
+    windows: &FleetWindows,
+) {
+    let mut tpl = TopicPartitionList::new();
+    for (&partition, &next) in next_offsets {
+        let offset = match partition == my_partition {
+            true => windows.commit_offset(next),
+            false => next,
+        };
+        let _ = tpl.add_partition_offset(topic, partition, Offset::Offset(offset));
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        tracing::warn!(error = %e, "aggregate: committing the partials topic");
+    }
+}

@@ -1,0 +1,300 @@
+//! The instance's part of the fleet view, on the drift thread: every scored batch is counted
+//! into per-partition time windows ([`PartialsBuilder`]) whose partials and progress go to
+//! `fleet.partials_topic`, all of one fleet to one partition of it (so that the aggregator
+//! reads a fleet's windows in order).
+//!
+//! Recovery replays, it does not guess. When a partition shows up that this instance does not
+//! follow (at startup, after a rebalance or another instance's crash) it is followed from the
+//! window after the last one the fleet published for it (its latest progress record on the
+//! partials topic), or, for a partition nobody published yet, from the start of the window of
+//! its first row. The partition is then read back from that window's start
+//! (`offsets_for_times`) up to the row, decoded and scored again for drift only (no
+//! prediction is produced), before the row is counted. A gap in a followed partition's offsets
+//! (records that did not come through this instance) is read back the same way; records that
+//! fail to decode there were dead letters and count for nothing, as they did live.
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use driftline_operators::batch::{BatchBuilder, SourcePosition};
+use driftline_operators::decode::EventDecoder;
+use driftline_operators::drift::monitor::RowOrigins;
+use driftline_operators::drift::partial::{FleetRecord, PartitionProgress};
+use driftline_operators::drift::partial_builder::{PartialSettings, PartialsBuilder};
+use driftline_operators::infer::InferenceModel;
+use rdkafka::Message;
+
+use crate::config::Settings;
+use crate::kafka::reader::PartitionReader;
+use crate::models::canary::fnv1a64;
+use crate::models::load::load_checked;
+use crate::stages::drift::tracker::{drift_columns, instance_name, load_profile};
+use crate::stages::drift::variants;
+use crate::stages::messages::DriftInput;
+
+/// A gap longer than this is not read back: the partition is followed afresh instead (from
+/// the fleet's progress), which reads at most the open windows again.
+const MAX_GAP_RECORDS: i64 = 200_000;
+
+/// How long one reading of the fleet's progress serves partitions newly seen.
+const PROGRESS_READ_AGAIN: Duration = Duration::from_secs(5);
+
+/// The fleet's partition of the partials topic.
+pub fn partials_partition(fleet: &str, partitions: i32) -> i32 {
+    (fnv1a64(fleet.as_bytes()) % partitions.max(1) as u64) as i32
+}
+
+pub struct FleetPartials {
+    settings: Settings,
+    builder: PartialsBuilder,
+    reader: PartitionReader,
+    input_topic: String,
+    fleet: String,
+    /// This fleet's partition of the partials topic.
+    pub partials_partition: i32,
+    /// The serving model, loaded on the first replay that needs it.
+    model: Option<InferenceModel>,
+    /// Records read back, for the log and the metrics.
+    pub replayed: u64,
+    /// The latest reading of the fleet's progress, and when it was taken.
+    progress: Option<(Instant, HashMap<i32, PartitionProgress>)>,
+}
+
+impl FleetPartials {
+    pub fn new(settings: &Settings) -> anyhow::Result<FleetPartials> {
+        let profile = load_profile(Path::new(&settings.drift.profile))?;
+        let d = &settings.drift;
+        let fleet = settings.fleet_name();
+        let builder = PartialsBuilder::new(
+            &profile,
+            PartialSettings {
+                fleet: fleet.clone(),
+                instance: instance_name(),
+                pane_ms: d.pane_ms as u64,
+                panes: d.panes,
+                slide: d.slide,
+                lateness_ms: d.lateness_ms as u64,
+                ks_grid_points: settings.fleet.ks_grid_points,
+            },
+        )
+        .context("fleet partials")?;
+        let reader = PartitionReader::new(
+            settings,
+            Duration::from_millis(settings.fleet.replay_timeout_ms),
+        )?;
+        let partitions = reader.partitions(&settings.fleet.partials_topic)?;
+        let partials_partition = partials_partition(&fleet, partitions);
+        tracing::info!(
+            fleet = %fleet,
+            topic = %settings.fleet.partials_topic,
+            partition = partials_partition,
+            "fleet view: publishing partials"
+        );
+        Ok(FleetPartials {
+            settings: settings.clone(),
+            builder,
+            reader,
+            input_topic: settings.kafka.input_topics[0].clone(),
+            fleet,
+            partials_partition,
+            model: None,
+            replayed: 0,
+            progress: None,
+        })
+    }
+
+    /// Counts one scored batch, after reading back what its partitions need; returns the
+    /// records to publish.
+    pub fn observe(&mut self, input: &DriftInput) -> anyhow::Result<Vec<FleetRecord>> {
+        let times = input.batch.column(1).as_primitive::<Int64Type>().values();
+        let mut out = Vec::new();
+        // Each partition's first row in the batch: where it must be complete up to.
+        let mut firsts: Vec<(i32, i64, i64)> = Vec::new();
+        for (row, &partition) in input.partitions.iter().enumerate() {
+            if !firsts.iter().any(|f| f.0 == partition) {
+                firsts.push((partition, input.offsets[row], times[row]));
+            }
+        }
+        for (partition, offset, event_ms) in firsts {
+            let next = self.builder.next_offset(partition);
+            let gap = next.filter(|&n| n < offset);
+            match (next, gap) {
+                (Some(_), None) => continue,
+                (Some(n), Some(_)) if offset - n <= MAX_GAP_RECORDS => {
+                    tracing::info!(
+                        partition,
+                        from = n,
+                        to = offset,
+                        "fleet view: a gap in a followed partition, reading it back"
+                    );
+                    self.replay(partition, n, offset, &mut out)?;
+                    continue;
+                }
+                _ => {}
+            }
+            let through = self.published_progress(partition)?;
+            let from_ms = match through {
+                Some(through) => self.builder.window_start_after(through),
+                None => self.builder.window_start_of(event_ms),
+            };
+            let topic = self.input_topic.clone();
+            let from = match self.reader.offset_for_time(&topic, partition, from_ms)? {
+                Some(from) => from.min(offset),
+                None => {
+                    // The broker cannot find the window's start: skip to the next window
+                    // rather than publish this one from its middle.
+                    let later = self.builder.window_start_after(
+                        (self.builder.window_start_of(event_ms).max(from_ms) as u64)
+                            / self.settings.drift.pane_ms as u64
+                            + self.settings.drift.panes as u64
+                            - 1,
+                    );
+                    tracing::warn!(partition, from_ms, later, "fleet view: the broker has no offset for the window's start; this partition's partials start at the next window");
+                    out.extend(self.builder.follow(partition, offset, later));
+                    continue;
+                }
+            };
+            tracing::info!(
+                partition,
+                from_ms,
+                from,
+                to = offset,
+                "fleet view: following a partition, reading it back from the window's start"
+            );
+            out.extend(self.builder.follow(partition, from, from_ms));
+            self.replay(partition, from, offset, &mut out)?;
+        }
+        let outputs = variants::watched_outputs(input)?;
+        let columns = drift_columns(&input.batch, &outputs);
+        let origins = RowOrigins {
+            event_times_ms: times,
+            partitions: &input.partitions,
+            positions: &input.offsets,
+        };
+        out.extend(self.builder.observe(&columns, &origins)?);
+        Ok(out)
+    }
+
+    /// The last pane through which `partition`'s windows were published (or declared not to
+    /// be anyone's), from the latest progress on the partials topic; a reading serves for
+    /// [`PROGRESS_READ_AGAIN`] (partitions move in groups: one reading serves a whole
+    /// rebalance). An older reading can only make a replay start earlier, which republishes
+    /// the same partials.
+    /// A partition the last reading did not know is read again: another instance may have
+    /// started following it since.
+    fn published_progress(&mut self, partition: i32) -> anyhow::Result<Option<u64>> {
+        let known = |p: &Option<(Instant, HashMap<i32, PartitionProgress>)>| {
+            p.as_ref()
+                .filter(|(at, _)| at.elapsed() < PROGRESS_READ_AGAIN)
+                .and_then(|(_, all)| all.get(&partition))
+                .map(|p| p.through_pane)
+        };
+        if let Some(through) = known(&self.progress) {
+            return Ok(Some(through));
+        }
+        self.progress = Some((Instant::now(), self.read_progress()?));
+        Ok(known(&self.progress))
+    }
+
+    fn read_progress(&self) -> anyhow::Result<HashMap<i32, PartitionProgress>> {
+        let topic = &self.settings.fleet.partials_topic;
+        let (low, high) = self.reader.watermarks(topic, self.partials_partition)?;
+        let prefix = format!("{}|progress|", self.fleet);
+        let mut latest: HashMap<i32, PartitionProgress> = HashMap::new();
+        let started = Instant::now();
+        self.reader
+            .read(topic, self.partials_partition, low, high, |m| {
+                if !m.key().is_some_and(|k| k.starts_with(prefix.as_bytes())) {
+                    return Ok(());
+                }
+                if let Some(FleetRecord::Progress(p)) =
+                    m.payload().and_then(|b| serde_json::from_slice(b).ok())
+                {
+                    let newer = latest
+                        .get(&p.partition)
+                        .is_none_or(|old| p.through_pane >= old.through_pane);
+                    if newer {
+                        latest.insert(p.partition, p);
+                    }
+                }
+                Ok(())
+            })
+            .context("reading the fleet's progress back")?;
+        tracing::debug!(
+            records = high - low,
+            ms = started.elapsed().as_millis() as u64,
+            "fleet view: progress read back"
+        );
+        Ok(latest)
+    }
+
+    /// Reads `partition` back from `from` up to `to`, decodes and scores it, and counts it.
+    fn replay(
+        &mut self,
+        partition: i32,
+        from: i64,
+        to: i64,
+        out: &mut Vec<FleetRecord>,
+    ) -> anyhow::Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let s = &self.settings;
+        let mut decoder = EventDecoder::new(&s.schema, s.pipeline.max_event_bytes);
+        let rows = s.batch.max_rows.max(1);
+        let mut builder = BatchBuilder::new(&s.schema, rows);
+        let topic: Arc<str> = Arc::from(self.input_topic.as_str());
+        let mut batches = Vec::new();
+        let mut read = 0u64;
+        self.reader
+            .read(&self.input_topic, partition, from, to, |m| {
+                read += 1;
+                let Ok(row) =
+                    decoder.decode(m.payload().unwrap_or_default(), m.timestamp().to_millis())
+                else {
+                    return Ok(()); // a dead letter live too
+                };
+                let position = SourcePosition {
+                    topic: &topic,
+                    partition,
+                    offset: m.offset(),
+                    key: None,
+                    traceparent: None,
+                    tracestate: None,
+                    kafka_timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+                };
+                builder.push(row, position);
+                if builder.len() >= rows {
+                    batches.push(builder.finish()?);
+                }
+                Ok(())
+            })?;
+        if !builder.is_empty() {
+            batches.push(builder.finish()?);
+        }
+        self.replayed += read;
+        for batch in batches {
+            let outputs = match (self.settings.has_model(), &mut self.model) {
+                (false, _) => Vec::new(),
+                (true, Some(model)) => model.run(&batch.batch).context("scoring a replay")?,
+                (true, None) => {
+                    let model = &mut self.model.insert(load_checked(&self.settings, None)?.model);
+                    model.run(&batch.batch).context("scoring a replay")?
+                }
+            };
+            let columns = drift_columns(&batch.batch, &outputs);
+            let times = batch.batch.column(1).as_primitive::<Int64Type>().values();
+            let origins = RowOrigins {
+                event_times_ms: times,
+                partitions: &batch.sources.partitions,
+                positions: &batch.sources.offsets,
+            };
+            out.extend(self.builder.observe(&columns, &origins)?);
+        }
+        Ok(())
+    }
+}
