@@ -320,6 +320,18 @@ fn gen_command(args: driftline::cli::args::GenArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..gen::GenOptions::default()
     };
+    if let Some(out) = &args.out {
+        let mut generator = gen::EventGenerator::new(options, driftline::clock::now_ms())?;
+        let (mut file, mut buf) = (std::io::BufWriter::new(std::fs::File::create(out)?), Vec::new());
+        for i in 0..args.count {
+            generator.event(i, &mut buf);
+            std::io::Write::write_all(&mut file, &buf)?;
+            std::io::Write::write_all(&mut file, b"\n")?;
+        }
+        std::io::Write::flush(&mut file)?;
+        println!("wrote {} events to {}", args.count, out.display());
+        return Ok(());
+    }
     let stop = std::sync::atomic::AtomicBool::new(false);
     let report = gen::produce(&args.bootstrap, &args.topic, options, &stop)?;
     println!(

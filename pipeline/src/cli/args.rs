@@ -199,6 +199,10 @@ pub struct GenArgs {
     pub malformed_every: u64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Write the events to this JSONL file instead of a topic (a sample for `driftline
+    /// profile`, e.g. in a container that has no other way to make one).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
