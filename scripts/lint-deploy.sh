@@ -7,7 +7,8 @@
 #   Debian: docker-compose (1.29, whose `config` needs no daemon), prometheus (for promtool)
 #     and shellcheck.
 # Then prints each check and its findings, and exits 1 if there was any.
-# DRIFTLINE_BIN=path/to/driftline additionally runs `driftline validate` on the configs.
+# DRIFTLINE_BIN=path/to/driftline additionally builds the image's reference profile (as
+# docker/Dockerfile does) and runs `driftline validate` on the configs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,7 +76,7 @@ check() {
 YAML_FILES=()
 while IFS= read -r f; do YAML_FILES+=("$f"); done < <(find docker deploy -name '*.yaml' -o -name '*.yml' | sort)
 K8S_CORE=(deploy/k8s/configmap.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml
-          deploy/k8s/poddisruptionbudget.yaml deploy/k8s/secret.example.yaml)
+          deploy/k8s/poddisruptionbudget.yaml deploy/k8s/aggregator.yaml deploy/k8s/secret.example.yaml)
 
 check yamllint "YAML syntax and style of ${#YAML_FILES[@]} files in docker/ and deploy/" \
     "$VENV/bin/yamllint" --strict -f parsable \
@@ -146,6 +147,11 @@ METRICS = {
     "driftline_dead_letters_minimal_total": set(),
     "process_memory_usage_bytes": set(),
     "process_cpu_time_seconds_total": {"cpu_mode"},
+    # `driftline aggregate` (pipeline/src/aggregate/mod.rs): the fleet view.
+    "driftline_fleet_partials_total": {"outcome"},
+    "driftline_fleet_windows_total": {"complete"},
+    "driftline_fleet_alerts_total": set(),
+    "driftline_fleet_pending_windows": set(),
 }
 HISTOGRAMS = {
     "driftline_batch_size": set(),
@@ -157,7 +163,9 @@ for h, labels in HISTOGRAMS.items():
     METRICS[h + "_sum"] = labels
     METRICS[h + "_count"] = labels
 LABEL_VALUES = {
-    "driftline_output": {"prediction", "dead_letter", "drift_report", "drift_alert"},
+    "driftline_output": {"prediction", "dead_letter", "drift_report", "drift_alert", "fleet_partial"},
+    "outcome": {"counted", "ignored"},
+    "complete": {"true", "false"},
     "driftline_stage": {"decode", "queue_wait", "inference", "encode", "produce_ack"},
     "driftline_statistic": {"psi", "kl", "ks"},
     "messaging_system": {"kafka"},
@@ -332,8 +340,55 @@ def instructions(path):
     text = re.sub(r"\\\n", " ", open(path).read())
     return [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
 
+def stages(ins):
+    """{stage name or index: its instructions}, in order."""
+    out, name = {}, None
+    for l in ins:
+        if l.upper().startswith("FROM "):
+            words = l.split()
+            name = words[3] if len(words) > 3 and words[2].upper() == "AS" else len(out)
+            out[name] = []
+        if name is not None:
+            out[name].append(l)
+    return out
+
+def image_profile(path, ins, final):
+    """Where the image ships the reference profile its `profile` stage builds, and with which
+    config it was built: (path in the image, config file), or None."""
+    st = stages(ins)
+    if "profile" not in st:
+        bad(f"{path}: no `profile` stage (the reference profile drift.profile points at)")
+        return None
+    made, config = None, None
+    for l in st["profile"]:
+        if not l.upper().startswith("RUN "):
+            continue
+        for part in l[4:].split("&&"):
+            words = shlex.split(part)
+            if words[:2] == ["driftline", "profile"]:
+                config = words[words.index("--config") + 1]
+                made = words[words.index("--out") + 1]
+    if not made:
+        bad(f"{path}: the profile stage runs no `driftline profile --config FILE ... --out FILE`")
+        return None
+    if "ORT_DYLIB_PATH" not in "\n".join(st["profile"]):
+        bad(f"{path}: the profile stage does not set ORT_DYLIB_PATH (profile runs the model)")
+    if not os.path.isfile(config):
+        bad(f"{path}: the profile stage's --config {config} does not exist")
+    for l in final:
+        words = l.split()
+        if words[0].upper() == "COPY" and "--from=profile" in words:
+            src, dst = words[-2].rstrip("/"), words[-1]
+            if made == src:
+                return (dst + os.path.basename(made) if dst.endswith("/") else dst), config
+            if made.startswith(src + "/"):
+                return dst.rstrip("/") + "/" + os.path.relpath(made, src), config
+    bad(f"{path}: the final stage does not COPY --from=profile the profile {made}")
+    return None
+
 ort = re.search(r"^onnxruntime==(\S+)", open("requirements.txt").read(), re.M).group(1)
 docker_uid = None
+profiles = {}
 for path, provider in (("docker/Dockerfile", None), ("docker/Dockerfile.cuda", "cuda")):
     ins = instructions(path)
     final = ins[max(i for i, l in enumerate(ins) if l.upper().startswith("FROM ")):]
@@ -367,17 +422,65 @@ for path, provider in (("docker/Dockerfile", None), ("docker/Dockerfile.cuda", "
             for src in l.split()[1:-1]:
                 if not src.startswith("--") and not os.path.exists(src):
                     bad(f"{path}: COPY source {src} does not exist")
+    shipped = image_profile(path, ins, final)
+    if shipped:
+        profiles[path] = shipped
 if open("docker/Dockerfile.dockerignore").read() != open("docker/Dockerfile.cuda.dockerignore").read():
     bad("docker/Dockerfile.cuda.dockerignore differs from docker/Dockerfile.dockerignore")
-note(f"Dockerfiles: numeric USER {docker_uid}, health port exposed, onnxruntime {ort} as requirements.txt")
+if len(set(profiles.values())) > 1:
+    bad(f"the Dockerfiles ship different profiles: {profiles}")
+IMAGE_PROFILE, PROFILE_CONFIG = next(iter(profiles.values()), (None, None))
+note(f"Dockerfiles: numeric USER {docker_uid}, health port exposed, onnxruntime {ort} as requirements.txt, "
+     f"profile {IMAGE_PROFILE} (built with {PROFILE_CONFIG})")
+
+def truthy(v):
+    return v is True or str(v).lower() == "true"
+
+def fleet_ok(where, conf):
+    """What fleet.enabled needs of the rest of the config (pipeline/src/config/fleet.rs)."""
+    d, k, f = conf["drift"], conf["kafka"], conf["fleet"]
+    if not truthy(d["enabled"]):
+        bad(f"{where}: fleet.enabled needs drift.enabled")
+    if d["window"] != "time" or d["time_source"] != "event":
+        bad(f"{where}: fleet.enabled needs drift.window = \"time\" and drift.time_source = \"event\"")
+    if not d["profile"]:
+        bad(f"{where}: fleet.enabled needs drift.profile")
+    if len(k["input_topics"]) != 1:
+        bad(f"{where}: fleet.enabled needs exactly one input topic, not {k['input_topics']}")
+    if not f["partials_topic"] or f["partials_topic"] in k["input_topics"]:
+        bad(f"{where}: fleet.partials_topic {f['partials_topic']!r} is empty or an input topic")
+
+def profile_ok(where, conf):
+    """A drift.profile that exists only in the image must be the one the image ships, built
+    with a config of the same schema and model; any other must be a file here."""
+    p = conf["drift"]["profile"]
+    if not p:
+        return
+    if not p.startswith("/"):
+        if not os.path.isfile(p):
+            bad(f"{where}: drift.profile {p} does not exist")
+        return
+    if p != IMAGE_PROFILE:
+        bad(f"{where}: drift.profile {p} is not the profile the image ships ({IMAGE_PROFILE})")
+        return
+    built = merge(default, tomllib.load(open(PROFILE_CONFIG, "rb")))
+    if conf["schema"]["features"] != built["schema"]["features"]:
+        bad(f"{where}: schema.features differ from {PROFILE_CONFIG}'s, which the image's profile was built with")
+    if os.path.basename(str(conf["model"]["path"])) != os.path.basename(built["model"]["path"]):
+        bad(f"{where}: model.path {conf['model']['path']} is not the model the image's profile was built with")
 
 # ---- compose -------------------------------------------------------------------------------
 compose = yaml.safe_load(open("docker/compose.yaml"))
 services = compose["services"]
+host_ports = {}
 for name, s in services.items():
     for port in s.get("ports", []):
         if not str(port).startswith("127.0.0.1:"):
             bad(f"compose {name}: port {port} is not bound to 127.0.0.1")
+        hp = str(port).split(":")[1] if str(port).count(":") == 2 else str(port)
+        if hp in host_ports:
+            bad(f"compose {name}: host port {hp} is also {host_ports[hp]}'s")
+        host_ports[hp] = name
     for vol in s.get("volumes", []):
         src = vol.split(":")[0]
         if src.startswith("."):
@@ -387,39 +490,75 @@ for name, s in services.items():
         b = s["build"]
         if not os.path.isfile(os.path.join("docker", b["context"], b["dockerfile"])):
             bad(f"compose {name}: build file {b['dockerfile']} not found in {b['context']}")
-dl = services["driftline"]
-check_env("compose driftline", dl.get("environment", {}))
-cmd = dl["command"]
-conf_file = cmd[cmd.index("--config") + 1]
-conf = merge(default, tomllib.load(open(conf_file, "rb")))
-conf = apply_env(conf, dl.get("environment", {}))
+# The driftline processes with a health server: the instances (`run`) and the aggregator.
+dls = {n: s for n, s in services.items() if s.get("command", [""])[0] in ("run", "aggregate")}
+runs = sorted(n for n, s in dls.items() if s["command"][0] == "run")
+aggs = sorted(n for n, s in dls.items() if s["command"][0] == "aggregate")
+prom = yaml.safe_load(open("docker/prometheus.yml"))
+targets = {t for sc in prom["scrape_configs"] for c in sc.get("static_configs", []) for t in c["targets"]}
+otel = yaml.safe_load(open("docker/otel-collector.yaml"))
+confs = {}
+for name in sorted(dls):
+    s = dls[name]
+    env = s.get("environment", {})
+    check_env(f"compose {name}", env)
+    cmd = s["command"]
+    conf_file = cmd[cmd.index("--config") + 1]
+    conf = apply_env(merge(default, tomllib.load(open(conf_file, "rb"))), env)
+    confs[name] = (conf_file, conf)
+    listen = env.get("DRIFTLINE__HEALTH__LISTEN", "")
+    if not listen.startswith("0.0.0.0:"):
+        bad(f"compose {name}: DRIFTLINE__HEALTH__LISTEN must bind 0.0.0.0")
+    health_port = listen.rsplit(":", 1)[-1]
+    if f"{name}:{health_port}" not in targets:
+        bad(f"prometheus.yml does not scrape {name}:{health_port}")
+    if health_port not in [str(p).rsplit(":", 1)[-1] for p in s.get("ports", [])]:
+        bad(f"compose {name}: does not publish its health port {health_port}")
+    otlp = env.get("DRIFTLINE__TELEMETRY__OTLP_ENDPOINT", "")
+    if not otlp.endswith(":4318") or "4318" not in otel["receivers"]["otlp"]["protocols"]["http"]["endpoint"]:
+        bad(f"compose {name}: OTLP/HTTP endpoint and the collector's http receiver (4318) disagree")
+    if truthy(conf["fleet"]["enabled"]) or name in aggs:
+        fleet_ok(f"compose {name}", conf)
+    profile_ok(f"compose {name}", conf)
+if not runs:
+    bad("compose: no service runs `driftline run`")
+# One fleet: the instances and the aggregator read the same config and environment.
+first = min(dls, default=None)
+for name in sorted(dls)[1:]:
+    if (dls[name].get("environment"), confs[name][0]) != (dls[first].get("environment"), confs[first][0]):
+        bad(f"compose {name} and {first}: different config or environment (one fleet must share them)")
+if aggs and not all(truthy(confs[n][1]["fleet"]["enabled"]) for n in runs):
+    bad(f"compose: {aggs} aggregate, but not every instance has fleet.enabled")
+if not any(t.endswith(otel["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]) for t in targets):
+    bad("prometheus.yml does not scrape the collector's prometheus exporter")
+conf_file, conf = confs[runs[0]] if runs else (None, default)
 k = conf["kafka"]
 want = set(k["input_topics"]) | {k["output_topic"], k["dlq_topic"]}
-if conf["drift"]["enabled"] in (True, "true"):
+if truthy(conf["drift"]["enabled"]):
     want |= {k["drift_topic"], k["alerts_topic"]}
+if truthy(conf["fleet"]["enabled"]):
+    want.add(conf["fleet"]["partials_topic"])
+for n in aggs:
+    a = confs[n][1]["aggregate"]
+    want |= {a["reports_topic"], a["alerts_topic"]}
 init = services["kafka-init"]["command"][0]
-made = set(re.findall(r"^\s*create\s+(\S+)\s+\d+\s*$", init, re.M))
-if made != want:
+made = {t: (int(p), rest) for t, p, rest in re.findall(r"^\s*create\s+(\S+)\s+(\d+)(.*)$", init, re.M)}
+if set(made) != want:
     bad(f"compose kafka-init creates {sorted(made)}, but driftline ({conf_file}) needs {sorted(want)}")
+partials = conf["fleet"]["partials_topic"]
+if truthy(conf["fleet"]["enabled"]) and partials in made:
+    parts, rest = made[partials]
+    if not re.search(r"--config\s+cleanup\.policy=compact\b", rest):
+        bad(f"compose kafka-init: {partials} must be compacted (--config cleanup.policy=compact)")
+    if parts < max(len(aggs), 2):
+        bad(f"compose kafka-init: {partials} has {parts} partitions; give it at least 2 (one aggregator and a standby)")
 feed = services["feed"]["command"]
 if feed[feed.index("--topic") + 1] not in k["input_topics"]:
     bad(f"compose feed: --topic {feed[feed.index('--topic') + 1]} is not an input topic of {conf_file}")
 if feed[feed.index("--bootstrap") + 1] != k["bootstrap_servers"]:
     bad("compose feed: --bootstrap differs from driftline's kafka.bootstrap_servers")
-if dl.get("environment", {}).get("DRIFTLINE__HEALTH__LISTEN", "").split(":")[0] != "0.0.0.0":
-    bad("compose driftline: DRIFTLINE__HEALTH__LISTEN must bind 0.0.0.0")
-prom = yaml.safe_load(open("docker/prometheus.yml"))
-targets = {t for sc in prom["scrape_configs"] for c in sc.get("static_configs", []) for t in c["targets"]}
-health_port = dl["environment"]["DRIFTLINE__HEALTH__LISTEN"].rsplit(":", 1)[1]
-if f"driftline:{health_port}" not in targets:
-    bad(f"prometheus.yml does not scrape driftline:{health_port}")
-otel = yaml.safe_load(open("docker/otel-collector.yaml"))
-otlp = dl["environment"].get("DRIFTLINE__TELEMETRY__OTLP_ENDPOINT", "")
-if not otlp.endswith(":4318") or "4318" not in otel["receivers"]["otlp"]["protocols"]["http"]["endpoint"]:
-    bad("compose driftline: OTLP/HTTP endpoint and the collector's http receiver (4318) disagree")
-if not any(t.endswith(otel["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]) for t in targets):
-    bad("prometheus.yml does not scrape the collector's prometheus exporter")
-note(f"compose: {len(services)} services, kafka-init creates {len(made)} topics = what {conf_file} needs")
+note(f"compose: {len(services)} services ({len(runs)} instances, {len(aggs)} aggregator), "
+     f"kafka-init creates {len(made)} topics = what {conf_file} needs")
 
 # ---- Kubernetes ----------------------------------------------------------------------------
 K = "deploy/k8s/"
@@ -448,9 +587,6 @@ for kind, schema_file in (("ScaledObject", "scaledobject.json"), ("TriggerAuthen
         for e in jsonschema.Draft202012Validator(schema).iter_errors(d):
             bad(f"{K}{f} {kind}: {'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}")
 
-dep = docs[("Deployment", "driftline")][1]
-pod = dep["spec"]["template"]
-c = pod["spec"]["containers"][0]
 cm = docs[("ConfigMap", "driftline")][1]
 toml_text = cm["data"]["driftline.toml"]
 cfg = tomllib.loads(toml_text)
@@ -459,55 +595,119 @@ for path in flat(cfg):
         bad(f"configmap.yaml: {path} is not a config key (configs/default.toml)")
 if re.search(r"(?i)^\s*\"?[\w.]*(password|secret)[\w.]*\"?\s*=", toml_text, re.M):
     bad("configmap.yaml: holds a password or secret; use the Secret and an env variable")
-env = {e["name"]: e for e in c.get("env", [])}
-check_env("deployment.yaml", {n: "" for n in env})
-eff = apply_env(merge(default, cfg), {n: e["value"] for n, e in env.items() if "value" in e})
-grace_ms = int(eff["pipeline"]["shutdown_grace_ms"])
-tgps = pod["spec"].get("terminationGracePeriodSeconds", 30)
-if tgps * 1000 <= grace_ms:
-    bad(f"deployment.yaml: terminationGracePeriodSeconds {tgps}s must exceed shutdown_grace_ms {grace_ms}")
-listen = eff.get("health", {}).get("listen", "")
-if not listen.startswith("0.0.0.0:"):
-    bad(f"deployment: health.listen is {listen!r}, probes need 0.0.0.0:PORT")
-port = int(listen.rsplit(":", 1)[1]) if ":" in listen else None
-ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
-    h = c.get(probe, {}).get("httpGet")
-    if probe != "startupProbe" and not h:
-        bad(f"deployment.yaml: {probe} missing")
-    if h and (h["path"] != path or ports.get(h["port"], h["port"]) != port):
-        bad(f"deployment.yaml: {probe} should GET {path} on port {port}")
-ann = pod["metadata"].get("annotations", {})
-if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(port):
-    bad(f"deployment.yaml: prometheus.io/scrape and prometheus.io/port ({port}) annotations")
-psc, csc = pod["spec"].get("securityContext", {}), c.get("securityContext", {})
-if not psc.get("runAsNonRoot") or not csc.get("readOnlyRootFilesystem") or csc.get("allowPrivilegeEscalation", True):
-    bad("deployment.yaml: needs runAsNonRoot, readOnlyRootFilesystem and allowPrivilegeEscalation false")
-if docker_uid is not None and psc.get("runAsUser", docker_uid) != docker_uid:
-    bad(f"deployment.yaml: runAsUser {psc.get('runAsUser')} is not the image's user {docker_uid}")
-if not c.get("resources", {}).get("requests") or not c.get("resources", {}).get("limits"):
-    bad("deployment.yaml: resources requests and limits")
-if "replicas" in dep["spec"]:
-    bad("deployment.yaml: `replicas` would fight KEDA's HPA; leave it out")
-if c["args"][c["args"].index("--config") + 1].rsplit("/", 1)[0] not in {m["mountPath"] for m in c["volumeMounts"]}:
-    bad("deployment.yaml: --config file is not under a mounted volume")
 secret = docs[("Secret", "driftline-kafka")][1]
 skeys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
-for n, e in env.items():
-    ref = e.get("valueFrom", {}).get("secretKeyRef")
-    if ref and (ref["name"] != secret["metadata"]["name"] or ref["key"] not in skeys):
-        bad(f"deployment.yaml: {n} reads {ref['name']}/{ref['key']}, not in secret.example.yaml")
-if not any(e.get("valueFrom", {}).get("secretKeyRef") for n, e in env.items() if "PASSWORD" in n):
-    bad("deployment.yaml: the SASL password should come from a secretKeyRef")
+images = {i["name"] for i in kust.get("images", [])}
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+def check_workload(f, dep):
+    """What every driftline Deployment needs: probes on the health port, a non-root read-only
+    container, resources, the ConfigMap mounted, the Secret's keys, a covered image. Returns
+    (pod template, container, effective config, health port, named ports, grace seconds)."""
+    pod = dep["spec"]["template"]
+    c = pod["spec"]["containers"][0]
+    env = {e["name"]: e for e in c.get("env", [])}
+    check_env(f, {n: "" for n in env})
+    eff = apply_env(merge(default, cfg), {n: e["value"] for n, e in env.items() if "value" in e})
+    grace_ms = int(eff["pipeline"]["shutdown_grace_ms"])
+    tgps = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    if tgps * 1000 <= grace_ms:
+        bad(f"{f}: terminationGracePeriodSeconds {tgps}s must exceed shutdown_grace_ms {grace_ms}")
+    listen = eff.get("health", {}).get("listen", "")
+    if not listen.startswith("0.0.0.0:"):
+        bad(f"{f}: health.listen is {listen!r}, probes need 0.0.0.0:PORT")
+    port = int(listen.rsplit(":", 1)[1]) if ":" in listen else None
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")):
+        h = c.get(probe, {}).get("httpGet")
+        if probe != "startupProbe" and not h:
+            bad(f"{f}: {probe} missing")
+        if h and (h["path"] != path or ports.get(h["port"], h["port"]) != port):
+            bad(f"{f}: {probe} should GET {path} on port {port}")
+    ann = pod["metadata"].get("annotations", {})
+    if ann.get("prometheus.io/scrape") != "true" or ann.get("prometheus.io/port") != str(port):
+        bad(f"{f}: prometheus.io/scrape and prometheus.io/port ({port}) annotations")
+    psc, csc = pod["spec"].get("securityContext", {}), c.get("securityContext", {})
+    if not psc.get("runAsNonRoot") or not csc.get("readOnlyRootFilesystem") or csc.get("allowPrivilegeEscalation", True):
+        bad(f"{f}: needs runAsNonRoot, readOnlyRootFilesystem and allowPrivilegeEscalation false")
+    if docker_uid is not None and psc.get("runAsUser", docker_uid) != docker_uid:
+        bad(f"{f}: runAsUser {psc.get('runAsUser')} is not the image's user {docker_uid}")
+    if not c.get("resources", {}).get("requests") or not c.get("resources", {}).get("limits"):
+        bad(f"{f}: resources requests and limits")
+    conf_dir = c["args"][c["args"].index("--config") + 1].rsplit("/", 1)[0]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    vols = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    if conf_dir not in mounts:
+        bad(f"{f}: --config file is not under a mounted volume")
+    elif vols.get(mounts[conf_dir], {}).get("configMap", {}).get("name") != cm["metadata"]["name"]:
+        bad(f"{f}: {conf_dir} is not the ConfigMap {cm['metadata']['name']}")
+    for n, e in env.items():
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref and (ref["name"] != secret["metadata"]["name"] or ref["key"] not in skeys):
+            bad(f"{f}: {n} reads {ref['name']}/{ref['key']}, not in secret.example.yaml")
+    if not any(e.get("valueFrom", {}).get("secretKeyRef") for n, e in env.items() if "PASSWORD" in n):
+        bad(f"{f}: the SASL password should come from a secretKeyRef")
+    if c["image"].split(":")[0] not in images:
+        bad(f"kustomization.yaml: images does not cover {c['image']} ({f})")
+    if not selects(dep["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"]):
+        bad(f"{f}: the selector does not match the pod labels")
+    if truthy(eff["fleet"]["enabled"]) or c["args"][0] == "aggregate":
+        fleet_ok(f, eff)
+    profile_ok(f, eff)
+    return pod, c, eff, port, ports, tgps, grace_ms
+
+dep = docs[("Deployment", "driftline")][1]
+pod, c, eff, port, ports, tgps, grace_ms = check_workload("deployment.yaml", dep)
+if "replicas" in dep["spec"]:
+    bad("deployment.yaml: `replicas` would fight KEDA's HPA; leave it out")
 svc = docs[("Service", "driftline")][1]
-if any(pod["metadata"]["labels"].get(k) != v for k, v in svc["spec"]["selector"].items()):
+if not selects(svc["spec"]["selector"], pod["metadata"]["labels"]):
     bad("service.yaml: selector does not match the pod labels")
 for p in svc["spec"]["ports"]:
     if p["targetPort"] not in ports and p["targetPort"] not in ports.values():
         bad(f"service.yaml: targetPort {p['targetPort']} is not a container port")
-images = {i["name"] for i in kust.get("images", [])}
-if c["image"].split(":")[0] not in images:
-    bad(f"kustomization.yaml: images does not cover {c['image']}")
+
+# The aggregator (fleet view): active/standby over one partition of the partials topic.
+agg_note = "no aggregator"
+if ("Deployment", "driftline-aggregate") not in docs:
+    if truthy(eff["fleet"]["enabled"]):
+        bad("configmap.yaml: fleet.enabled, but no Deployment driftline-aggregate merges the partials")
+else:
+    af, adep = docs[("Deployment", "driftline-aggregate")]
+    apod, ac, aeff, *_ = check_workload(af, adep)
+    if ac["args"][0] != "aggregate":
+        bad(f"{af}: the container's args do not start with `aggregate`")
+    if not truthy(eff["fleet"]["enabled"]):
+        bad(f"{af}: deployed, but deployment.yaml's replicas do not publish partials (fleet.enabled)")
+    replicas = adep["spec"].get("replicas", 1)
+    aparts = int(adep["metadata"].get("annotations", {}).get("driftline.io/partials-partitions", 0))
+    if replicas < 2:
+        bad(f"{af}: replicas {replicas}: no standby to take the fleet's partition over")
+    if not aparts or replicas > aparts:
+        bad(f"{af}: replicas {replicas} exceed the partials topic's partitions ({aparts or 'unstated'}): the rest stay unready")
+    if adep["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", "25%") not in (0, "0", "0%"):
+        bad(f"{af}: maxSurge must be 0 (a surge pod may get no partition and stall the rollout)")
+    # Neither workload's Service, PDB or Deployment may take the other's pods.
+    alabels = apod["metadata"]["labels"]
+    for (kind, name), (f, d) in docs.items():
+        sel = d.get("spec", {}).get("selector")
+        if kind not in ("Service", "PodDisruptionBudget", "Deployment") or not isinstance(sel, dict):
+            continue
+        sel = sel.get("matchLabels", sel)
+        if name != "driftline-aggregate" and selects(sel, alabels):
+            bad(f"{f}: {kind} {name}'s selector also selects the aggregator's pods")
+        if name == "driftline-aggregate" and selects(sel, pod["metadata"]["labels"]):
+            bad(f"{f}: {kind} {name}'s selector also selects driftline's pods")
+    if not any(kind == "PodDisruptionBudget" and selects(d["spec"]["selector"]["matchLabels"], alabels)
+               for (kind, _), (f, d) in docs.items()):
+        bad(f"{af}: no PodDisruptionBudget for the aggregator")
+    for (kind, name), (f, d) in docs.items():
+        if kind == "ScaledObject" and d["spec"]["scaleTargetRef"]["name"] == adep["metadata"]["name"]:
+            bad(f"{f}: ScaledObject {name} scales the aggregator (one is active whatever the count)")
+    agg_note = (f"aggregator {replicas} replicas <= {aparts} partials partitions, "
+                f"partials {aeff['fleet']['partials_topic']}, reports {aeff['aggregate']['reports_topic']}")
 
 so = docs[("ScaledObject", "driftline")][1]
 spec = so["spec"]
@@ -538,7 +738,7 @@ for t in spec["triggers"]:
                 if s["name"] != secret["metadata"]["name"] or s["key"] not in skeys:
                     bad(f"keda.yaml: TriggerAuthentication reads {s['name']}/{s['key']}, not in secret.example.yaml")
 note(f"kubernetes: {len(docs)} objects; grace {tgps}s > {grace_ms} ms; KEDA max {spec['maxReplicaCount']} <= {parts} partitions; "
-     f"group {eff['kafka']['group_id']}, topic {eff['kafka']['input_topics']}")
+     f"group {eff['kafka']['group_id']}, topic {eff['kafka']['input_topics']}; {agg_note}")
 
 for f in findings:
     print("finding:", f)
@@ -549,18 +749,39 @@ check cross-files "dashboard/alert PromQL vs driftline's metrics, KEDA schemas, 
     cross_files
 
 # Optional: the real binary judges the configs (needs a build and ONNX Runtime: ORT_DYLIB_PATH).
+# Paths that exist only in the image are mapped to what the repository has: the model to models/,
+# and the reference profile (drift.profile = /opt/driftline/profiles/sensors.json, which the fleet
+# view needs) to one built here the way docker/Dockerfile's `profile` stage builds it.
 if [ -n "${DRIFTLINE_BIN:-}" ]; then
+    build_profile() {
+        "$DRIFTLINE_BIN" gen --out "$TMP/sample.jsonl" --count 20000 --seed 1 &&
+            "$DRIFTLINE_BIN" profile --config configs/demo.toml --input "$TMP/sample.jsonl" --out "$TMP/sensors.json"
+    }
+    check profile "$DRIFTLINE_BIN gen --out + profile: the image's reference profile, as docker/Dockerfile builds it" \
+        build_profile
     "$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["driftline.toml"])' \
         deploy/k8s/configmap.yaml >"$TMP/k8s.toml"
-    check validate-k8s "$DRIFTLINE_BIN validate: deploy/k8s/configmap.yaml (model path mapped to models/)" \
+    check validate-k8s "$DRIFTLINE_BIN validate: deploy/k8s/configmap.yaml (model and profile mapped)" \
         env DRIFTLINE__MODEL__PATH=models/anomaly_classifier.onnx DRIFTLINE__KAFKA__COMMON__SASL_PASSWORD=x \
+        DRIFTLINE__DRIFT__PROFILE="$TMP/sensors.json" \
         "$DRIFTLINE_BIN" validate --config "$TMP/k8s.toml"
-    check validate-compose "$DRIFTLINE_BIN validate: configs/demo.toml with docker/compose.yaml's environment" \
-        env DRIFTLINE__KAFKA__BOOTSTRAP_SERVERS=kafka:9092 DRIFTLINE__HEALTH__LISTEN=0.0.0.0:9464 \
-        DRIFTLINE__TELEMETRY__OTLP_ENDPOINT=http://otel-collector:4318 DRIFTLINE__LOG__FORMAT=json \
-        DRIFTLINE__LOG__LEVEL=info "$DRIFTLINE_BIN" validate --config configs/demo.toml
+    # The environment and config of compose's driftline services, as compose.yaml has them (the
+    # instances and the aggregator share both: cross-files checks that).
+    "$PY" - >"$TMP/compose.env" <<'PY'
+import yaml
+services = yaml.safe_load(open("docker/compose.yaml"))["services"]
+s = next(s for s in services.values() if s.get("command", [""])[0] == "run")
+print(s["command"][s["command"].index("--config") + 1])
+for k, v in s.get("environment", {}).items():
+    print(f"{k}={v}")
+PY
+    COMPOSE_ENV=()
+    while IFS= read -r line; do COMPOSE_ENV+=("$line"); done < <(tail -n +2 "$TMP/compose.env")
+    COMPOSE_CONFIG="$(head -n 1 "$TMP/compose.env")"
+    check validate-compose "$DRIFTLINE_BIN validate: $COMPOSE_CONFIG with docker/compose.yaml's environment (profile mapped)" \
+        env "${COMPOSE_ENV[@]}" DRIFTLINE__DRIFT__PROFILE="$TMP/sensors.json" \
+        "$DRIFTLINE_BIN" validate --config "$COMPOSE_CONFIG"
 fi
-
 echo
 if [ ${#FAILED[@]} -gt 0 ]; then
     echo "lint-deploy: FAILED: ${FAILED[*]}"

@@ -322,7 +322,10 @@ fn gen_command(args: driftline::cli::args::GenArgs) -> anyhow::Result<()> {
     };
     if let Some(out) = &args.out {
         let mut generator = gen::EventGenerator::new(options, driftline::clock::now_ms())?;
-        let (mut file, mut buf) = (std::io::BufWriter::new(std::fs::File::create(out)?), Vec::new());
+        let (mut file, mut buf) = (
+            std::io::BufWriter::new(std::fs::File::create(out)?),
+            Vec::new(),
+        );
         for i in 0..args.count {
             generator.event(i, &mut buf);
             std::io::Write::write_all(&mut file, &buf)?;

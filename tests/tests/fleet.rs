@@ -216,19 +216,52 @@ fn log_of(dir: &std::path::Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
 
-/// Waits (bounded) until every log in `names` says its partitions were assigned.
+/// The partitions of the latest assignment `name`'s log reports (0 before any).
+fn assigned(dir: &std::path::Path, name: &str) -> i64 {
+    log_of(dir, name)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "partitions assigned")
+        .last()
+        .and_then(|l| l["fields"]["partitions"].as_i64())
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until the group's members in `names` hold every partition between them,
+/// each some: the group is settled before the feed, so that no instance follows a partition
+/// that another one owns from the start.
 fn wait_for_assignments(dir: &std::path::Path, names: &[&str], limit: Duration) {
     let started = Instant::now();
-    while !names
-        .iter()
-        .all(|n| log_of(dir, n).contains("partitions assigned"))
-    {
+    loop {
+        let held: Vec<i64> = names.iter().map(|n| assigned(dir, n)).collect();
+        if held.iter().all(|&n| n > 0) && held.iter().sum::<i64>() == PARTITIONS as i64 {
+            return;
+        }
         assert!(
             started.elapsed() < limit,
-            "instances not assigned in {limit:?}"
+            "not settled in {limit:?}: {held:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The partitions `name`'s log says it followed (or read a gap of) after its first `skip`
+/// such lines, with where it read them back from and to.
+fn followed(dir: &std::path::Path, name: &str, skip: usize) -> Vec<(i64, i64, i64)> {
+    log_of(dir, name)
+        .lines()
+        .filter(|l| l.contains("reading it back"))
+        .skip(skip)
+        .filter_map(|l| {
+            let l: Value = serde_json::from_str(l).ok()?;
+            let f = &l["fields"];
+            Some((
+                f["partition"].as_i64()?,
+                f["from"].as_i64()?,
+                f["to"].as_i64()?,
+            ))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,21 +385,15 @@ async fn three_instances_and_an_aggregator_report_what_one_instance_reports() {
     let mut aggregator = start_aggregator("aggregate-0.log");
     wait_for_assignments(
         d,
-        &["fleet-0.log", "fleet-1.log", "fleet-2.log", "single.log"],
+        &["fleet-0.log", "fleet-1.log", "fleet-2.log"],
         Duration::from_secs(90),
     );
+    wait_for_assignments(d, &["single.log"], Duration::from_secs(90));
 
     let feeding = feed(b.to_string(), SHIFT_SD * sd);
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(KILL_AT_MS));
     // SIGKILL in the middle of a window (2 s windows; 7 s after the feed began, +- a little).
-    let replay_lines = |name: &str| {
-        log_of(d, name)
-            .lines()
-            .filter(|l| l.contains("reading it back"))
-            .count()
-    };
-    let before_kill = [replay_lines("fleet-0.log"), replay_lines("fleet-2.log")];
     instances[1].kill9();
     std::thread::sleep(
         Duration::from_millis(AGGREGATOR_RESTART_AT_MS).saturating_sub(started.elapsed()),
@@ -412,37 +439,38 @@ async fn three_instances_and_an_aggregator_report_what_one_instance_reports() {
         std::thread::sleep(Duration::from_secs(2));
     };
     let fleet_alerts: Vec<Value> = reports(b, "fleet-alerts");
+    // The aggregator serves its probes and metrics like `run`.
+    let addr: std::net::SocketAddr = log_of(d, "aggregate-1.log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|l| l["fields"]["addr"].as_str().and_then(|a| a.parse().ok()))
+        .expect("the aggregator logs its health server's address");
+    let (status, _) = driftline_tests::http::get(addr, "/readyz").expect("/readyz");
+    assert_eq!(status, 200, "the aggregator holds the partials topic");
+    let (_, metrics) = driftline_tests::http::get(addr, "/metrics").expect("/metrics");
+    assert!(
+        metrics.contains("driftline_fleet_windows_total{complete=\"true\""),
+        "{metrics}"
+    );
     let _ = aggregator.terminate(Duration::from_secs(30));
     let _ = single.terminate(Duration::from_secs(60));
     for i in [0, 2] {
         let _ = instances[i].terminate(Duration::from_secs(60));
     }
 
-    // The killed instance's partitions were read back by their new owners.
-    let replays: Vec<(i64, i64)> = ["fleet-0.log", "fleet-2.log"]
+    // The survivors held 8 partitions when the group settled; after the kill they followed
+    // all 12: the killed instance's 4 were taken over, each read back from the start of the
+    // window after the last one published for it (or of its first window).
+    let survivors: Vec<(i64, i64, i64)> = ["fleet-0.log", "fleet-2.log"]
         .iter()
-        .enumerate()
-        .map(|(i, n)| (i, *n))
-        .flat_map(|(n, name)| {
-            log_of(d, name)
-                .lines()
-                .filter(|l| l.contains("reading it back"))
-                .skip(before_kill[n])
-                .filter_map(|l| {
-                    let line: Value = serde_json::from_str(l).ok()?;
-                    Some((
-                        line["fields"]["from"].as_i64()?,
-                        line["fields"]["to"].as_i64()?,
-                    ))
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|name| followed(d, name, 0))
         .collect();
-    assert!(
-        replays.iter().any(|(from, to)| from < to),
-        "no partition was read back after the kill: {replays:?}"
+    let partitions: BTreeSet<i64> = survivors.iter().map(|f| f.0).collect();
+    assert_eq!(
+        partitions.len(),
+        PARTITIONS as usize,
+        "followed by the survivors: {survivors:?}"
     );
-
     let fleet = by_window(&fleet_reports);
     let single = by_window(&single_reports);
     let judged = judged_starts(&single_reports);

@@ -53,10 +53,14 @@ fn main() -> anyhow::Result<()> {
         "profile {}: {} columns, KS sample {} values per numeric column",
         profile.id,
         profile.columns.len(),
-        profile.columns.iter().find_map(|c| match &c.stats {
-            ColumnStats::Numeric { sample, .. } => Some(sample.len()),
-            ColumnStats::Categorical { .. } => None,
-        }).unwrap_or(0)
+        profile
+            .columns
+            .iter()
+            .find_map(|c| match &c.stats {
+                ColumnStats::Numeric { sample, .. } => Some(sample.len()),
+                ColumnStats::Categorical { .. } => None,
+            })
+            .unwrap_or(0)
     );
     println!(
         "| events per window | grid points | partials per window | bytes per window | bytes per partial (mean) | max D error | mean D error | largest stated bound | exact D outside the bound |"
@@ -113,7 +117,13 @@ fn measure(
         },
     )?;
     let start_ms = 1_800_000_000_000i64 / PANE_MS * PANE_MS;
-    let mut generator = EventGenerator::new(GenOptions { seed: 7, ..GenOptions::default() }, start_ms)?;
+    let mut generator = EventGenerator::new(
+        GenOptions {
+            seed: 7,
+            ..GenOptions::default()
+        },
+        start_ms,
+    )?;
     let mut decoder = EventDecoder::new(&settings.schema, settings.pipeline.max_event_bytes);
     let topic: Arc<str> = Arc::from("events");
     let mut row = Row::default();
@@ -128,7 +138,9 @@ fn measure(
         let _ = builder.follow(p, 0, start_ms);
     }
     let mut batch = BatchBuilder::new(&settings.schema, 4096);
-    let flush = |batch: &mut BatchBuilder, builder: &mut PartialsBuilder| -> anyhow::Result<Vec<FleetRecord>> {
+    let flush = |batch: &mut BatchBuilder,
+                 builder: &mut PartialsBuilder|
+     -> anyhow::Result<Vec<FleetRecord>> {
         let scored = batch.finish()?;
         let columns = drift_columns(&scored.batch, &[]);
         let times = scored.batch.column(1).as_primitive::<Int64Type>().values();
@@ -149,12 +161,16 @@ fn measure(
         event["ts"] = ts.into();
         let bytes = serde_json::to_vec(&event)?;
         let p = (i % PARTITIONS as u64) as i32;
-        let decoded = decoder.decode(&bytes, Some(ts)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let decoded = decoder
+            .decode(&bytes, Some(ts))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         if i < events_per_window * windows {
             let window = ts / PANE_MS * PANE_MS;
             for c in &profile.columns {
                 if let Some(x) = event[&c.name].as_f64() {
-                    raw.entry((window, c.name.clone())).or_default().push(f64::from(x as f32));
+                    raw.entry((window, c.name.clone()))
+                        .or_default()
+                        .push(f64::from(x as f32));
                 }
             }
         }
@@ -189,15 +205,21 @@ fn measure(
         let merged = FleetWindow::merge(partials, Vec::new()).map_err(anyhow::Error::msg)?;
         let Some(merged) = merged else { continue };
         for c in &profile.columns {
-            let ColumnStats::Numeric { sample, .. } = &c.stats else { continue };
-            let Some(values) = raw.get(&(*start, c.name.clone())) else { continue };
+            let ColumnStats::Numeric { sample, .. } = &c.stats else {
+                continue;
+            };
+            let Some(values) = raw.get(&(*start, c.name.clone())) else {
+                continue;
+            };
             let grid = KsGrid::from_sorted_sample(sample, grid_points)?;
             let cells = driftline_operators::drift::partial::dense(
                 &merged.columns[&c.name].ks_cells,
                 grid.n_cells(),
             )
             .map_err(anyhow::Error::msg)?;
-            let Some(got) = grid.ks(sample, &cells, KsMode::Auto) else { continue };
+            let Some(got) = grid.ks(sample, &cells, KsMode::Auto) else {
+                continue;
+            };
             let exact = ks_2samp(sample, values, KsMode::Auto)?.statistic;
             let error = (exact - got.result.statistic).abs();
             row.max_error = row.max_error.max(error);

@@ -70,9 +70,9 @@ pub fn fleet_instance(settings: &Settings) -> String {
 
 /// Runs until `stop` is set.
 pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSummary> {
-    if settings.drift.profile.is_empty() {
+    if !settings.fleet.enabled {
         bail!(
-            "driftline aggregate needs drift.profile: the profile file the fleet's instances use"
+            "driftline aggregate merges what instances with fleet.enabled publish: give it their config, with fleet.enabled = true"
         );
     }
     let problems = settings.problems();

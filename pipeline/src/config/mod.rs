@@ -15,7 +15,6 @@ mod rules;
 mod secrets;
 pub mod threads;
 
-pub use fleet::{AggregateSettings, FleetSettings};
 pub use threads::ThreadCount;
 
 /// The defaults, compiled in so the binary runs without any file beside it.
@@ -29,8 +28,8 @@ pub struct Settings {
     pub schema: EventSchema,
     pub batch: BatchSettings,
     pub drift: DriftSettings,
-    pub fleet: FleetSettings,
-    pub aggregate: AggregateSettings,
+    pub fleet: fleet::FleetSettings,
+    pub aggregate: fleet::AggregateSettings,
     pub performance: PerformanceSettings,
     pub labels: LabelSettings,
     pub model: ModelSettings,

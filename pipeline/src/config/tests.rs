@@ -199,3 +199,24 @@ fn the_settings_may_name_the_cores_to_plan_for() {
         "zero cores refused"
     );
 }
+
+#[test]
+fn the_fleet_view_needs_time_windows_one_topic_and_a_profile_file() {
+    let schema = "[schema]\nfeatures = [{ name = \"x\", type = \"f32\" }]\n";
+    let refused = Settings::from_toml(&format!(
+        "{schema}[kafka]\ninput_topics = [\"a\", \"b\"]\n[drift]\nenabled = true\n[fleet]\nenabled = true\n"
+    ));
+    let why = format!("{:?}", refused.err());
+    for needed in [
+        "event-time windows",
+        "needs drift.profile",
+        "exactly one input topic",
+    ] {
+        assert!(why.contains(needed), "{needed}: {why}");
+    }
+    let settings = Settings::from_toml(&format!(
+        "{schema}[kafka]\ngroup_id = \"g\"\ninput_topics = [\"events\"]\n[drift]\nenabled = true\nprofile = \"p.json\"\nwindow = \"time\"\ntime_source = \"event\"\n[fleet]\nenabled = true\n"
+    ))
+    .expect("a fleet that can merge");
+    assert_eq!(settings.fleet_name(), "g/events");
+}
