@@ -66,6 +66,29 @@ pub fn write_demo_profile(sample: &Path, profile: &Path) {
     );
 }
 
+/// A reference profile as a user makes one: `n` healthy events of `driftline gen` (seed `seed`)
+/// in `dir/reference.jsonl`, profiled by `driftline profile` into `dir/profile.json`, returned.
+pub fn demo_reference_profile(dir: &Path, seed: u64, n: u64) -> PathBuf {
+    let mut reference = driftline::cli::gen::EventGenerator::new(
+        driftline::cli::gen::GenOptions {
+            seed,
+            ..driftline::cli::gen::GenOptions::default()
+        },
+        1_700_000_000_000,
+    )
+    .expect("generator");
+    let (mut lines, mut buf) = (String::new(), Vec::new());
+    for i in 0..n {
+        reference.event(i, &mut buf);
+        lines.push_str(std::str::from_utf8(&buf).expect("utf8"));
+        lines.push('\n');
+    }
+    let (sample, profile) = (dir.join("reference.jsonl"), dir.join("profile.json"));
+    std::fs::write(&sample, lines).expect("write sample");
+    write_demo_profile(&sample, &profile);
+    profile
+}
+
 /// Writes `n` events of `driftline gen`'s sensors to `path` (JSONL), event `i` stamped `ts(i)`;
 /// with `shift = Some((from, sd))` the temperature is shifted by `sd` standard deviations from
 /// event `from` on.

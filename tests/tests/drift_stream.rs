@@ -20,26 +20,8 @@ async fn run_stream(
 ) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().expect("temp dir");
     // The reference: 20 000 healthy events (a different seed from the stream).
-    let mut reference = EventGenerator::new(
-        GenOptions {
-            seed: 99,
-            ..GenOptions::default()
-        },
-        1_700_000_000_000,
-    )
-    .expect("generator");
-    let (mut lines, mut buf) = (String::new(), Vec::new());
-    for i in 0..20_000 {
-        reference.event(i, &mut buf);
-        lines.push_str(std::str::from_utf8(&buf).expect("utf8"));
-        lines.push('\n');
-    }
-    let (sample, profile) = (
-        dir.path().join("reference.jsonl"),
-        dir.path().join("profile.json"),
-    );
-    std::fs::write(&sample, lines).expect("write sample");
-    write_demo_profile(&sample, &profile);
+    let profile = demo_reference_profile(dir.path(), 99, 20_000);
+    let mut buf = Vec::new();
 
     let broker = Tansu::start();
     let b = broker.bootstrap.as_str();

@@ -220,9 +220,9 @@ fn log_of(dir: &std::path::Path, name: &str) -> String {
 fn assigned(dir: &std::path::Path, name: &str) -> i64 {
     log_of(dir, name)
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["fields"]["message"] == "partitions assigned")
-        .last()
+        .find(|l| l["fields"]["message"] == "partitions assigned")
         .and_then(|l| l["fields"]["partitions"].as_i64())
         .unwrap_or(0)
 }
@@ -268,20 +268,7 @@ fn followed(dir: &std::path::Path, name: &str, skip: usize) -> Vec<(i64, i64, i6
 async fn three_instances_and_an_aggregator_report_what_one_instance_reports() {
     let dir = tempfile::tempdir().expect("temp dir");
     // The reference: 20 000 events of the same generator, profiled as a user would.
-    let mut reference =
-        EventGenerator::new(GenOptions::default(), 1_700_000_000_000).expect("generator");
-    let (mut lines, mut buf) = (String::new(), Vec::new());
-    for i in 0..20_000 {
-        reference.event(i, &mut buf);
-        lines.push_str(std::str::from_utf8(&buf).expect("utf8"));
-        lines.push('\n');
-    }
-    let (sample, profile) = (
-        dir.path().join("reference.jsonl"),
-        dir.path().join("profile.json"),
-    );
-    std::fs::write(&sample, lines).expect("write sample");
-    write_demo_profile(&sample, &profile);
+    let profile = demo_reference_profile(dir.path(), GenOptions::default().seed, 20_000);
     let profile_json: Value =
         serde_json::from_str(&std::fs::read_to_string(&profile).expect("profile")).expect("json");
     let temperature_sample: Vec<f64> = profile_json["columns"]

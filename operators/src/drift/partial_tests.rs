@@ -96,22 +96,45 @@ fn feed(b: &mut PartialsBuilder, batch: &[Row]) -> Vec<FleetRecord> {
             let _ = b.follow(r.0, r.1, from);
         }
     }
-    let (x, site) = arrays(batch);
-    let partitions: Vec<i32> = batch.iter().map(|r| r.0).collect();
-    let offsets: Vec<i64> = batch.iter().map(|r| r.1).collect();
-    let times: Vec<i64> = batch.iter().map(|r| r.2).collect();
-    b.observe(
-        &[
-            ("x", ColumnRole::Feature, &x),
-            ("site", ColumnRole::Feature, &site),
-        ],
-        &RowOrigins {
-            event_times_ms: &times,
-            partitions: &partitions,
-            positions: &offsets,
-        },
-    )
-    .unwrap()
+    let rows = Rows::of(batch);
+    b.observe(&rows.columns(), &rows.origins()).unwrap()
+}
+
+/// A batch of rows as the monitor and the builder take them.
+struct Rows {
+    x: ArrayRef,
+    site: ArrayRef,
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+    times: Vec<i64>,
+}
+
+impl Rows {
+    fn of(batch: &[Row]) -> Rows {
+        let (x, site) = arrays(batch);
+        Rows {
+            x,
+            site,
+            partitions: batch.iter().map(|r| r.0).collect(),
+            offsets: batch.iter().map(|r| r.1).collect(),
+            times: batch.iter().map(|r| r.2).collect(),
+        }
+    }
+
+    fn columns(&self) -> [(&str, ColumnRole, &ArrayRef); 2] {
+        [
+            ("x", ColumnRole::Feature, &self.x),
+            ("site", ColumnRole::Feature, &self.site),
+        ]
+    }
+
+    fn origins(&self) -> RowOrigins<'_> {
+        RowOrigins {
+            event_times_ms: &self.times,
+            partitions: &self.partitions,
+            positions: &self.offsets,
+        }
+    }
 }
 
 /// Reports of the single monitor, complete windows only, by (column, window start).
@@ -122,24 +145,8 @@ fn single(
     let mut m = monitor(profile, "single");
     let (mut reports, mut alerts) = (BTreeMap::new(), 0);
     for batch in all.chunks(97) {
-        let (x, site) = arrays(batch);
-        let partitions: Vec<i32> = batch.iter().map(|r| r.0).collect();
-        let offsets: Vec<i64> = batch.iter().map(|r| r.1).collect();
-        let times: Vec<i64> = batch.iter().map(|r| r.2).collect();
-        let out = m
-            .observe(
-                &[
-                    ("x", ColumnRole::Feature, &x),
-                    ("site", ColumnRole::Feature, &site),
-                ],
-                &RowOrigins {
-                    event_times_ms: &times,
-                    partitions: &partitions,
-                    positions: &offsets,
-                },
-                0,
-            )
-            .unwrap();
+        let rows = Rows::of(batch);
+        let out = m.observe(&rows.columns(), &rows.origins(), 0).unwrap();
         alerts += out.alerts.len();
         for r in out.reports.into_iter().filter(|r| r.window.complete) {
             reports.insert((r.column.clone(), r.window.start_ms.unwrap()), r);

@@ -94,8 +94,10 @@ impl FleetWindows {
         }
     }
 
-    /// The windows due now, oldest first, merged; see the module docs.
-    pub fn due(&mut self, now_ms: i64) -> Result<Vec<FleetWindow>, String> {
+    /// The windows due now, oldest first, merged; see the module docs. A window whose
+    /// partials do not merge (instances configured apart: other windows or KS grids) is
+    /// logged and skipped, so that one bad publisher does not stop the fleet's view.
+    pub fn due(&mut self, now_ms: i64) -> Vec<FleetWindow> {
         let mut out = Vec::new();
         while let Some((&start, pending)) = self.pending.first_key_value() {
             let missing: Vec<i32> = (0..self.partitions)
@@ -109,11 +111,15 @@ impl FleetWindows {
                 break;
             };
             self.judged_through = Some(start);
-            if let Some(window) = FleetWindow::merge(pending.partials.values(), missing)? {
-                out.push(window);
+            match FleetWindow::merge(pending.partials.values(), missing) {
+                Ok(Some(window)) => out.push(window),
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::error!(start_ms = start, %why, "fleet window skipped: its partials do not merge")
+                }
             }
         }
-        Ok(out)
+        out
     }
 
     /// Where the partials topic's partition may be committed to: the first partial of the
@@ -187,16 +193,33 @@ mod tests {
         w.take(partial(1, 5000, 20), 2, 0); // published twice (a replay): one key
         w.take(progress(0, 5), 3, 0);
         w.take(progress(1, 5), 4, 0);
-        assert!(w.due(1).unwrap().is_empty(), "partition 2 has not reported");
+        assert!(w.due(1).is_empty(), "partition 2 has not reported");
         assert_eq!(w.commit_offset(5), 0);
         w.take(progress(2, 7), 5, 0);
-        let due = w.due(2).unwrap();
+        let due = w.due(2);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].columns["x"].events, 30);
         assert!(due[0].missing_partitions.is_empty());
         assert_eq!(w.commit_offset(6), 6);
         // A partial of the judged window, read again: ignored.
         assert_eq!(w.take(partial(2, 5000, 5), 6, 3), Taken::Ignored);
+    }
+
+    #[test]
+    fn partials_that_do_not_merge_skip_their_window_not_the_fleet() {
+        let mut w = FleetWindows::new("f", "ref-1", 2, 1000);
+        let FleetRecord::Partial(mut other_grid) = partial(1, 1000, 4) else {
+            unreachable!()
+        };
+        other_grid.ks_grid_points = 5;
+        w.take(partial(0, 1000, 4), 0, 0);
+        w.take(FleetRecord::Partial(other_grid), 1, 0);
+        w.take(partial(0, 2000, 4), 2, 0);
+        w.take(progress(0, 2), 3, 0);
+        w.take(progress(1, 2), 4, 0);
+        let due = w.due(1);
+        assert_eq!(due.len(), 1, "the window that merges is judged");
+        assert_eq!(due[0].start_ms, 2000);
     }
 
     #[test]
@@ -207,12 +230,12 @@ mod tests {
         w.take(progress(0, 2), 12, 0);
         w.take(progress(1, 2), 13, 500);
         // Both complete now.
-        let due = w.due(600).unwrap();
+        let due = w.due(600);
         assert_eq!(due.len(), 2);
         assert!(due[0].start_ms < due[1].start_ms);
         w.take(partial(1, 3000, 4), 14, 700);
-        assert!(w.due(1600).unwrap().is_empty());
-        let due = w.due(1700).unwrap();
+        assert!(w.due(1600).is_empty());
+        let due = w.due(1700);
         assert_eq!(due[0].missing_partitions, vec![0, 1]);
         assert_eq!(w.take(partial(0, 1000, 1), 15, 0), Taken::Ignored);
         let mut other = FleetWindows::new("g", "ref-1", 2, 1000);

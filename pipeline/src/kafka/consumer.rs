@@ -10,9 +10,10 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
+use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::config::Settings;
+use crate::kafka::client::{client_config, Role};
 use crate::kafka::offsets::{OffsetStore, OffsetTracker};
 use crate::kafka::stats::ClientStatistics;
 use crate::telemetry::health::HealthState;
@@ -195,12 +196,8 @@ pub fn create_consumer(
     metrics: Arc<PipelineMetrics>,
 ) -> KafkaResult<Arc<SourceConsumer>> {
     let k = &settings.kafka;
-    let mut config = ClientConfig::new();
-    for (key, value) in k.common.iter().chain(&k.consumer) {
-        config.set(key, value);
-    }
+    let mut config = client_config(settings, Role::Consumer);
     config
-        .set("bootstrap.servers", &k.bootstrap_servers)
         .set("group.id", &k.group_id)
         .set("auto.offset.reset", &k.auto_offset_reset)
         .set("enable.auto.commit", "true")

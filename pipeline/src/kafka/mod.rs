@@ -1,6 +1,7 @@
 //! The Kafka clients and what at-least-once rests on: the consumer, the producer and its delivery
 //! callback, the offset tracker, the headers driftline writes, librdkafka's statistics, the labels topic's
 //! events and co-partitioning, and the embedded broker of the demo and tests. No stage logic here.
+pub mod client;
 pub mod consumer;
 pub mod delivery;
 pub mod embedded;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
 
 use crate::config::Settings;
+use crate::kafka::client::{client_config, Role};
 use crate::kafka::delivery::{Delivery, SinkContext};
 use crate::kafka::offsets::OffsetTracker;
 use crate::telemetry::health::HealthState;
@@ -24,12 +24,8 @@ pub fn create_producer(
     metrics: Arc<PipelineMetrics>,
     health: Arc<HealthState>,
 ) -> KafkaResult<Arc<SinkProducer>> {
-    let k = &settings.kafka;
-    let mut config = ClientConfig::new();
-    for (key, value) in k.common.iter().chain(&k.producer) {
-        config.set(key, value);
-    }
-    config.set("bootstrap.servers", &k.bootstrap_servers).set(
+    let mut config = client_config(settings, Role::Producer);
+    config.set(
         "statistics.interval.ms",
         settings.health.statistics_interval_ms.to_string(),
     );

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::Settings;
+use crate::kafka::client::{client_config, Role};
 
 pub struct PartitionReader {
     consumer: BaseConsumer,
@@ -20,12 +21,7 @@ impl PartitionReader {
     /// A reader with the pipeline's client properties; each read gives up after `timeout`.
     pub fn new(settings: &Settings, timeout: Duration) -> anyhow::Result<PartitionReader> {
         let k = &settings.kafka;
-        let mut config = ClientConfig::new();
-        for (key, value) in k.common.iter().chain(&k.consumer) {
-            config.set(key, value);
-        }
-        let consumer: BaseConsumer = config
-            .set("bootstrap.servers", &k.bootstrap_servers)
+        let consumer: BaseConsumer = client_config(settings, Role::Consumer)
             // A group id is required by librdkafka's consumer, but nothing joins or commits.
             .set("group.id", format!("{}-reader", k.group_id))
             .set("enable.auto.commit", "false")
