@@ -64,6 +64,11 @@ impl DriftMonitor {
         Ok(outcome)
     }
 
+    /// The columns this monitor reports on, in the order of its reports.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
     /// Replays a verdict that was published before (an aggregator that restarts reads its
     /// reports back), so the alert hysteresis continues where it was; no transition is
     /// returned, because its alert was published then.

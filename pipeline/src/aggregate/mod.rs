@@ -113,15 +113,15 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
     health.consumer.set_up(true);
     health.producer.set_up(true);
 
-    let new_state = || -> anyhow::Result<(DriftMonitor, FleetWindows)> {
+    let new_state = || -> anyhow::Result<(DriftMonitor, FleetWindows, Option<PartlyPublished>)> {
         let mut monitor_settings = monitor_settings(settings);
         monitor_settings.instance = fleet_instance(settings);
         let mut monitor = DriftMonitor::new(&profile, monitor_settings)?;
         let mut windows = FleetWindows::new(&fleet, &profile.id, input_partitions, a.max_wait_ms);
-        read_back(settings, &reader, &mut monitor, &mut windows)?;
-        Ok((monitor, windows))
+        let partly = read_back(settings, &reader, &mut monitor, &mut windows)?;
+        Ok((monitor, windows, partly))
     };
-    let (mut monitor, mut windows) = new_state()?;
+    let (mut monitor, mut windows, mut partly) = new_state()?;
     health.model_loaded.store(true, Ordering::Relaxed);
 
     let mut summary = AggregateSummary::default();
@@ -141,7 +141,7 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
         // from what the reports topic says was judged.
         let holds_now = assigned.contains(&my_partition);
         if holds_now && !holds_fleet {
-            (monitor, windows) = new_state()?;
+            (monitor, windows, partly) = new_state()?;
             next_offsets.clear();
             tracing::info!(
                 partition = my_partition,
@@ -176,12 +176,22 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
                     continue;
                 }
             };
-            for report in &outcome.reports {
-                send(&producer, &a.reports_topic, &report.column, report)?;
-            }
+            // Alerts before reports: an aggregator killed in between publishes the alerts
+            // again (at least once) rather than never (the read-back finds the reports).
             for alert in &outcome.alerts {
                 tracing::warn!(column = %alert.column, state = ?alert.state, "fleet drift alert");
                 send(&producer, &a.alerts_topic, &alert.column, alert)?;
+            }
+            let already = partly
+                .take_if(|p| p.start_ms == window.start_ms)
+                .map(|p| p.columns)
+                .unwrap_or_default();
+            for report in outcome
+                .reports
+                .iter()
+                .filter(|r| !already.contains(&r.column))
+            {
+                send(&producer, &a.reports_topic, &report.column, report)?;
             }
             summary.reports += outcome.reports.len() as u64;
             summary.alerts += outcome.alerts.len() as u64;
@@ -279,15 +289,19 @@ fn observe(exporter: &MetricsExporter, metrics: &Arc<AggregateMetrics>) {
 
 /// Reads the reports topic back: windows of this fleet judged already, and every column's
 /// verdicts in window order for the alert hysteresis.
+///
+/// A window some of whose columns were reported (an aggregator killed between two of its
+/// reports) is returned with the columns already there: it is judged again, and only the
+/// others are published.
 fn read_back(
     settings: &Settings,
     reader: &PartitionReader,
     monitor: &mut DriftMonitor,
     windows: &mut FleetWindows,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<PartlyPublished>> {
     let topic = &settings.aggregate.reports_topic;
     let me = fleet_instance(settings);
-    let mut verdicts: BTreeMap<(i64, String), Option<bool>> = BTreeMap::new();
+    let mut published: BTreeMap<i64, BTreeMap<String, Option<bool>>> = BTreeMap::new();
     for partition in 0..reader.partitions(topic)? {
         let (low, high) = reader.watermarks(topic, partition)?;
         reader.read(topic, partition, low, high, |m| {
@@ -295,25 +309,48 @@ fn read_back(
                 m.payload().and_then(|b| serde_json::from_slice(b).ok());
             if let Some(r) = report.filter(|r| r.instance == me) {
                 let start = r.window.start_ms.unwrap_or(0);
-                verdicts.insert((start, r.column), r.verdict.drift);
+                published
+                    .entry(start)
+                    .or_default()
+                    .insert(r.column, r.verdict.drift);
             }
             Ok(())
         })?;
     }
-    if let Some(((last, _), _)) = verdicts.last_key_value() {
-        windows.judged_before(*last);
+    let columns = monitor.column_names().len();
+    let partly = match published.last_key_value() {
+        Some((&start, reported)) if reported.len() < columns => Some(PartlyPublished {
+            start_ms: start,
+            columns: reported.keys().cloned().collect(),
+        }),
+        _ => None,
+    };
+    if let Some(p) = &partly {
+        published.remove(&p.start_ms);
+        tracing::warn!(start_ms = p.start_ms, reported = p.columns.len(), of = columns, "aggregate: a window was cut off while its reports were published; it is judged again and its other columns published");
+    }
+    if let Some((&last, _)) = published.last_key_value() {
+        windows.judged_before(last);
         tracing::info!(
             through_ms = last,
-            reports = verdicts.len(),
+            windows = published.len(),
             "aggregate: fleet reports read back; judged windows are skipped"
         );
     }
-    for ((_, column), drift) in verdicts {
-        if let Some(drift) = drift {
-            monitor.restore_verdict(&column, drift);
+    for verdicts in published.into_values() {
+        for (column, drift) in verdicts {
+            if let Some(drift) = drift {
+                monitor.restore_verdict(&column, drift);
+            }
         }
     }
-    Ok(())
+    Ok(partly)
+}
+
+/// A window whose reports were published for some columns only.
+struct PartlyPublished {
+    start_ms: i64,
+    columns: std::collections::BTreeSet<String>,
 }
 
 fn create_producer(settings: &Settings) -> anyhow::Result<FleetProducer> {
