@@ -325,19 +325,30 @@ pub fn produce_with_traceparent(
                 value: Some(tp.as_str()),
             }));
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        }
+        send_retrying(&producer, record);
     }
     producer
         .flush(Duration::from_secs(60))
         .expect("all events acknowledged");
+}
+
+/// Queues `record`, waiting while the producer's queue is full.
+pub fn send_retrying<K, P>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, K, P>,
+) where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
 }
 
 /// One record read back from an output topic.

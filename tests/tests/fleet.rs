@@ -80,20 +80,12 @@ fn feed(bootstrap: String, shift: f64) -> std::thread::JoinHandle<Vec<Sent>> {
             }
             sent.push((partition, ts, f64::from(t as f32)));
             let payload = serde_json::to_vec(&event).expect("json");
-            let mut record = BaseRecord::to("in")
+            let record = BaseRecord::to("in")
                 .partition(partition)
                 .timestamp(ts)
                 .key(key.as_bytes())
                 .payload(&payload[..]);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, r)) => {
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                }
-            }
+            send_retrying(&producer, record);
         }
         producer.flush(Duration::from_secs(60)).expect("flushed");
         sent

@@ -27,7 +27,7 @@ use super::monitor::{RowOrigins, MAX_UNSEEN_CATEGORIES, OTHER_CATEGORY};
 use super::partial::{
     sparse, ColumnPartial, FleetRecord, PartitionProgress, PARTIAL_SCHEMA_VERSION,
 };
-use super::profile::{flatten_columns, ColumnRole, ColumnStats, ReferenceProfile};
+use super::profile::{flatten_columns, ColumnRole, ColumnStats, FlatValues, ReferenceProfile};
 
 /// What every instance of a fleet must agree on.
 #[derive(Debug, Clone)]
@@ -58,6 +58,41 @@ struct PartialColumn {
     n_bins: usize,
 }
 
+/// One value of a row, binned as the monitor bins it.
+enum RowValue<'a> {
+    Missing,
+    /// A profile bin, and for a numeric value its KS grid cell.
+    Bin(usize, Option<u32>),
+    /// A category the reference does not have.
+    Unseen(&'a str),
+}
+
+impl PartialColumn {
+    fn value_of<'a>(
+        &self,
+        values: Option<&'a FlatValues<'a>>,
+        row: usize,
+        buf: &'a mut itoa::Buffer,
+    ) -> RowValue<'a> {
+        match (&self.binner, values) {
+            (_, None) => RowValue::Missing,
+            (Binner::Numeric { bins, grid }, Some(v)) => {
+                match v.number(row).and_then(|x| Some((x, bins.bin_of(x)?))) {
+                    Some((x, bin)) => RowValue::Bin(bin, Some(grid.cell_of(x) as u32)),
+                    None => RowValue::Missing,
+                }
+            }
+            (Binner::Categorical { known }, Some(v)) => match v.category(row, buf) {
+                None => RowValue::Missing,
+                Some(cat) => match known.bin_of(cat) {
+                    Some(bin) => RowValue::Bin(bin, None),
+                    None => RowValue::Unseen(cat),
+                },
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Counts {
     bins: Vec<u64>,
@@ -65,6 +100,32 @@ struct Counts {
     unseen: BTreeMap<String, u64>,
     /// KS grid cell of each binned value (sorted and counted when published).
     cells: Vec<u32>,
+}
+
+impl Counts {
+    fn add(&mut self, value: &RowValue<'_>) {
+        match *value {
+            RowValue::Missing => self.missing += 1,
+            RowValue::Bin(bin, cell) => {
+                self.bins[bin] += 1;
+                self.cells.extend(cell);
+            }
+            RowValue::Unseen(name) => {
+                let name = match self.unseen.len() < MAX_UNSEEN_CATEGORIES {
+                    true => name,
+                    false if self.unseen.contains_key(name) => name,
+                    false => OTHER_CATEGORY,
+                };
+                // Allocated once per category and window, not per row.
+                match self.unseen.get_mut(name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.unseen.insert(name.to_string(), 1);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -240,6 +301,7 @@ impl PartialsBuilder {
             .map(|c| flat.iter().position(|f| f.name == c.name))
             .collect();
         let mut touched: Vec<i32> = Vec::new();
+        let mut windows: Vec<u64> = Vec::new();
         let mut buf = itoa::Buffer::new();
         let (pane_ms, panes, slide) = (
             self.settings.pane_ms,
@@ -269,62 +331,45 @@ impl PartialsBuilder {
             if !touched.contains(&partition) {
                 touched.push(partition);
             }
-            let (pane, mut window) = first_of_pane;
-            while window < pane + panes {
-                let publishable = window >= followed.first_window
-                    && followed.published_through.is_none_or(|p| window > p);
-                if publishable {
-                    let open = followed.open.entry(window).or_insert_with(|| OpenWindow {
-                        columns: (self.columns.iter())
-                            .map(|c| Counts {
-                                bins: vec![0; c.n_bins],
-                                ..Counts::default()
-                            })
-                            .collect(),
-                        events: 0,
-                        first_offset: offset,
-                        last_offset: offset,
-                        min_event_ms: event_ms,
-                        max_event_ms: event_ms,
-                    });
-                    open.events += 1;
-                    open.first_offset = open.first_offset.min(offset);
-                    open.last_offset = open.last_offset.max(offset);
-                    open.min_event_ms = open.min_event_ms.min(event_ms);
-                    open.max_event_ms = open.max_event_ms.max(event_ms);
-                    for (ci, c) in self.columns.iter().enumerate() {
-                        let values = slots[ci].and_then(|i| flat.get(i)).map(|f| &f.values);
-                        let counts = &mut open.columns[ci];
-                        match (&c.binner, values) {
-                            (_, None) => counts.missing += 1,
-                            (Binner::Numeric { bins, grid }, Some(v)) => {
-                                match v.number(row).and_then(|x| Some((x, bins.bin_of(x)?))) {
-                                    Some((x, bin)) => {
-                                        counts.bins[bin] += 1;
-                                        counts.cells.push(grid.cell_of(x) as u32);
-                                    }
-                                    None => counts.missing += 1,
-                                }
-                            }
-                            (Binner::Categorical { known }, Some(v)) => {
-                                match v.category(row, &mut buf) {
-                                    None => counts.missing += 1,
-                                    Some(cat) => match known.bin_of(cat) {
-                                        Some(bin) => counts.bins[bin] += 1,
-                                        None => {
-                                            let full = counts.unseen.len() >= MAX_UNSEEN_CATEGORIES
-                                                && !counts.unseen.contains_key(cat);
-                                            let name = if full { OTHER_CATEGORY } else { cat };
-                                            *counts.unseen.entry(name.to_string()).or_default() +=
-                                                1;
-                                        }
-                                    },
-                                }
-                            }
-                        }
+            // The windows this row counts in: those holding its pane that this builder may
+            // publish and has not published yet (one, unless windows slide).
+            let (pane, first) = first_of_pane;
+            windows.clear();
+            windows.extend((first..pane + panes).step_by(slide as usize).filter(|&w| {
+                w >= followed.first_window && followed.published_through.is_none_or(|p| w > p)
+            }));
+            for &window in &windows {
+                let open = followed.open.entry(window).or_insert_with(|| OpenWindow {
+                    columns: (self.columns.iter())
+                        .map(|c| Counts {
+                            bins: vec![0; c.n_bins],
+                            ..Counts::default()
+                        })
+                        .collect(),
+                    events: 0,
+                    first_offset: offset,
+                    last_offset: offset,
+                    min_event_ms: event_ms,
+                    max_event_ms: event_ms,
+                });
+                open.events += 1;
+                open.first_offset = open.first_offset.min(offset);
+                open.last_offset = open.last_offset.max(offset);
+                open.min_event_ms = open.min_event_ms.min(event_ms);
+                open.max_event_ms = open.max_event_ms.max(event_ms);
+            }
+            if windows.is_empty() {
+                continue;
+            }
+            // Each value is binned once, then counted in each of the row's windows.
+            for (ci, c) in self.columns.iter().enumerate() {
+                let values = slots[ci].and_then(|i| flat.get(i)).map(|f| &f.values);
+                let value = c.value_of(values, row, &mut buf);
+                for window in &windows {
+                    if let Some(open) = followed.open.get_mut(window) {
+                        open.columns[ci].add(&value);
                     }
                 }
-                window += slide;
             }
         }
         let mut out = Vec::new();

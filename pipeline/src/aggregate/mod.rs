@@ -11,16 +11,18 @@
 //! window were acknowledged; an aggregator that starts (or takes over the fleet's partition)
 //! first reads its reports topic back, so windows judged already are skipped and each
 //! column's alert hysteresis continues from its published verdicts.
+pub mod metrics;
 pub mod pending;
+mod read_back;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use driftline_operators::drift::monitor::{DriftMonitor, DriftReport};
+use driftline_operators::drift::monitor::DriftMonitor;
 use driftline_operators::drift::partial::FleetRecord;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -37,29 +39,9 @@ use crate::stages::drift::tracker::{load_profile, monitor_settings};
 use crate::telemetry::health::HealthState;
 use crate::telemetry::otel::MetricsExporter;
 use crate::telemetry::server::HealthServer;
+use metrics::{AggregateMetrics, AggregateSummary};
 use pending::{FleetWindows, Taken};
-
-/// What one run did, printed as JSON when it stops.
-#[derive(Debug, Default, Serialize)]
-pub struct AggregateSummary {
-    pub partials: u64,
-    pub ignored: u64,
-    pub windows_complete: u64,
-    pub windows_incomplete: u64,
-    pub reports: u64,
-    pub alerts: u64,
-}
-
-/// Counters behind `/metrics`.
-#[derive(Default)]
-struct AggregateMetrics {
-    partials: AtomicU64,
-    ignored: AtomicU64,
-    windows_complete: AtomicU64,
-    windows_incomplete: AtomicU64,
-    alerts: AtomicU64,
-    pending: AtomicUsize,
-}
+use read_back::{read_back, PartlyPublished};
 
 type FleetProducer = ThreadedProducer<DefaultProducerContext>;
 
@@ -76,10 +58,6 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
             "driftline aggregate merges what instances with fleet.enabled publish: give it their config, with fleet.enabled = true"
         );
     }
-    let problems = settings.problems();
-    if !problems.is_empty() {
-        bail!("invalid settings:\n  - {}", problems.join("\n  - "));
-    }
     let (f, a) = (&settings.fleet, &settings.aggregate);
     let reader = PartitionReader::new(settings, Duration::from_secs(30))?;
     let input_partitions = reader.partitions(&settings.kafka.input_topics[0])?;
@@ -95,7 +73,7 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
     let metrics = Arc::new(AggregateMetrics::default());
     let health = Arc::new(HealthState::new(settings.health.stall_timeout_ms));
     let exporter = Arc::new(MetricsExporter::new(settings)?);
-    observe(&exporter, &metrics);
+    metrics.observe(&exporter);
     let _server = match settings.health.listen.as_str() {
         "" => None,
         listen => Some(HealthServer::start(
@@ -124,7 +102,6 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
     let (mut monitor, mut windows, mut partly) = new_state()?;
     health.model_loaded.store(true, Ordering::Relaxed);
 
-    let mut summary = AggregateSummary::default();
     let mut next_offsets: HashMap<i32, i64> = HashMap::new();
     let mut holds_fleet = false;
     let mut last_commit = Instant::now();
@@ -159,11 +136,7 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
                 Some(r) if m.partition() == my_partition => windows.take(r, m.offset(), now_ms()),
                 _ => Taken::Ignored,
             };
-            match taken {
-                Taken::Partial => summary.partials += 1,
-                Taken::Ignored => summary.ignored += 1,
-                Taken::Progress => {}
-            }
+            metrics.taken(taken);
         }
         let due = windows.due(now_ms());
         for window in &due {
@@ -186,20 +159,17 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
                 .take_if(|p| p.start_ms == window.start_ms)
                 .map(|p| p.columns)
                 .unwrap_or_default();
+            let mut sent = 0;
             for report in outcome
                 .reports
                 .iter()
                 .filter(|r| !already.contains(&r.column))
             {
                 send(&producer, &a.reports_topic, &report.column, report)?;
+                sent += 1;
             }
-            summary.reports += outcome.reports.len() as u64;
-            summary.alerts += outcome.alerts.len() as u64;
             let complete = window.missing_partitions.is_empty();
-            match complete {
-                true => summary.windows_complete += 1,
-                false => summary.windows_incomplete += 1,
-            }
+            metrics.judged(complete, sent, outcome.alerts.len());
             tracing::info!(
                 start_ms = window.start_ms,
                 events = window.events(),
@@ -208,7 +178,7 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
                 "fleet window judged"
             );
         }
-        metrics.store(&summary, windows.pending());
+        metrics.pending.store(windows.pending(), Ordering::Relaxed);
         if !due.is_empty() || last_commit.elapsed() > Duration::from_secs(1) {
             // Reports first, then the partials they came from.
             producer
@@ -234,123 +204,7 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
     );
     health.stopping.store(true, Ordering::Relaxed);
     exporter.shutdown();
-    Ok(summary)
-}
-
-impl AggregateMetrics {
-    fn store(&self, s: &AggregateSummary, pending: usize) {
-        self.partials.store(s.partials, Ordering::Relaxed);
-        self.ignored.store(s.ignored, Ordering::Relaxed);
-        self.windows_complete
-            .store(s.windows_complete, Ordering::Relaxed);
-        self.windows_incomplete
-            .store(s.windows_incomplete, Ordering::Relaxed);
-        self.alerts.store(s.alerts, Ordering::Relaxed);
-        self.pending.store(pending, Ordering::Relaxed);
-    }
-}
-
-/// The aggregator's instruments on `/metrics`.
-fn observe(exporter: &MetricsExporter, metrics: &Arc<AggregateMetrics>) {
-    let meter = exporter.meter();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("driftline.fleet.partials")
-        .with_description("Partials read from the partials topic: counted, or ignored (another fleet's, or of a window judged already)")
-        .with_callback(move |o| {
-            use opentelemetry::KeyValue;
-            o.observe(m.partials.load(Ordering::Relaxed), &[KeyValue::new("outcome", "counted")]);
-            o.observe(m.ignored.load(Ordering::Relaxed), &[KeyValue::new("outcome", "ignored")]);
-        })
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("driftline.fleet.windows")
-        .with_description("Fleet windows judged: complete (every partition reported) or incomplete (after aggregate.max_wait_ms)")
-        .with_callback(move |o| {
-            use opentelemetry::KeyValue;
-            o.observe(m.windows_complete.load(Ordering::Relaxed), &[KeyValue::new("complete", "true")]);
-            o.observe(m.windows_incomplete.load(Ordering::Relaxed), &[KeyValue::new("complete", "false")]);
-        })
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_counter("driftline.fleet.alerts")
-        .with_description("Fleet drift alerts published (opened and resolved)")
-        .with_callback(move |o| o.observe(m.alerts.load(Ordering::Relaxed), &[]))
-        .build();
-    let m = Arc::clone(metrics);
-    meter
-        .u64_observable_gauge("driftline.fleet.pending_windows")
-        .with_description("Fleet windows waiting for partitions to report")
-        .with_callback(move |o| o.observe(m.pending.load(Ordering::Relaxed) as u64, &[]))
-        .build();
-}
-
-/// Reads the reports topic back: windows of this fleet judged already, and every column's
-/// verdicts in window order for the alert hysteresis.
-///
-/// A window some of whose columns were reported (an aggregator killed between two of its
-/// reports) is returned with the columns already there: it is judged again, and only the
-/// others are published.
-fn read_back(
-    settings: &Settings,
-    reader: &PartitionReader,
-    monitor: &mut DriftMonitor,
-    windows: &mut FleetWindows,
-) -> anyhow::Result<Option<PartlyPublished>> {
-    let topic = &settings.aggregate.reports_topic;
-    let me = fleet_instance(settings);
-    let mut published: BTreeMap<i64, BTreeMap<String, Option<bool>>> = BTreeMap::new();
-    for partition in 0..reader.partitions(topic)? {
-        let (low, high) = reader.watermarks(topic, partition)?;
-        reader.read(topic, partition, low, high, |m| {
-            let report: Option<DriftReport> =
-                m.payload().and_then(|b| serde_json::from_slice(b).ok());
-            if let Some(r) = report.filter(|r| r.instance == me) {
-                let start = r.window.start_ms.unwrap_or(0);
-                published
-                    .entry(start)
-                    .or_default()
-                    .insert(r.column, r.verdict.drift);
-            }
-            Ok(())
-        })?;
-    }
-    let columns = monitor.column_names().len();
-    let partly = match published.last_key_value() {
-        Some((&start, reported)) if reported.len() < columns => Some(PartlyPublished {
-            start_ms: start,
-            columns: reported.keys().cloned().collect(),
-        }),
-        _ => None,
-    };
-    if let Some(p) = &partly {
-        published.remove(&p.start_ms);
-        tracing::warn!(start_ms = p.start_ms, reported = p.columns.len(), of = columns, "aggregate: a window was cut off while its reports were published; it is judged again and its other columns published");
-    }
-    if let Some((&last, _)) = published.last_key_value() {
-        windows.judged_before(last);
-        tracing::info!(
-            through_ms = last,
-            windows = published.len(),
-            "aggregate: fleet reports read back; judged windows are skipped"
-        );
-    }
-    for verdicts in published.into_values() {
-        for (column, drift) in verdicts {
-            if let Some(drift) = drift {
-                monitor.restore_verdict(&column, drift);
-            }
-        }
-    }
-    Ok(partly)
-}
-
-/// A window whose reports were published for some columns only.
-struct PartlyPublished {
-    start_ms: i64,
-    columns: std::collections::BTreeSet<String>,
+    Ok(metrics.summary())
 }
 
 fn create_producer(settings: &Settings) -> anyhow::Result<FleetProducer> {

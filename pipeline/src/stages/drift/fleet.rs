@@ -120,11 +120,9 @@ impl FleetPartials {
             }
         }
         for (partition, offset, event_ms) in firsts {
-            let next = self.builder.next_offset(partition);
-            let gap = next.filter(|&n| n < offset);
-            match (next, gap) {
-                (Some(_), None) => continue,
-                (Some(n), Some(_)) if offset - n <= MAX_GAP_RECORDS => {
+            match self.builder.next_offset(partition) {
+                Some(n) if n >= offset => continue,
+                Some(n) if offset - n <= MAX_GAP_RECORDS => {
                     tracing::info!(
                         partition,
                         from = n,
@@ -134,6 +132,7 @@ impl FleetPartials {
                     self.replay(partition, n, offset, &mut out)?;
                     continue;
                 }
+                // Not followed, or a gap too long to read back: followed afresh.
                 _ => {}
             }
             let through = self.published_progress(partition)?;
@@ -147,12 +146,8 @@ impl FleetPartials {
                 None => {
                     // The broker cannot find the window's start: skip to the next window
                     // rather than publish this one from its middle.
-                    let later = self.builder.window_start_after(
-                        (self.builder.window_start_of(event_ms).max(from_ms) as u64)
-                            / self.settings.drift.pane_ms as u64
-                            + self.settings.drift.panes as u64
-                            - 1,
-                    );
+                    let pane_ms = self.settings.drift.pane_ms;
+                    let later = from_ms.max((event_ms.div_euclid(pane_ms) + 1) * pane_ms);
                     tracing::warn!(partition, from_ms, later, "fleet view: the broker has no offset for the window's start; this partition's partials start at the next window");
                     out.extend(self.builder.follow(partition, offset, later));
                     continue;
