@@ -304,6 +304,28 @@ pub fn produce_all(bootstrap: &str, topic: &str, events: &[(String, Vec<u8>)]) {
     produce_with_traceparent(bootstrap, topic, &events);
 }
 
+/// Produces every `(key, payload)` to one partition of `topic` and waits for all to be
+/// acknowledged.
+pub fn produce_to_partition(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    records: &[(String, Vec<u8>)],
+) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    for (key, payload) in records {
+        let record = BaseRecord::to(topic)
+            .partition(partition)
+            .key(key.as_bytes())
+            .payload(&payload[..]);
+        producer.send(record).map_err(|(e, _)| e).expect("queued");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
 /// As [`produce_all`], with a `traceparent` header on the events that have one.
 pub fn produce_with_traceparent(
     bootstrap: &str,

@@ -162,8 +162,16 @@ fn judged_starts(reports: &[Value]) -> BTreeSet<i64> {
         .collect()
 }
 
-/// On a mismatch: the partials of the window and what the instances logged.
-fn diagnose(bootstrap: &str, column: &str, start: i64, dir: &std::path::Path) {
+/// On a mismatch: the window's partials, the progress of the partitions the fleet report
+/// lacks, and what the instances logged about following partitions (last, so that the tail
+/// of a CI log shows it). The logs are also kept under `$CARGO_TARGET_TMPDIR/fleet-failure`.
+fn diagnose(
+    bootstrap: &str,
+    column: &str,
+    start: i64,
+    lacking: &BTreeSet<i64>,
+    dir: &std::path::Path,
+) {
     let high: i64 = high_watermarks(bootstrap, "partials", 3).iter().sum();
     let records = read_topic(
         bootstrap,
@@ -180,13 +188,17 @@ fn diagnose(bootstrap: &str, column: &str, start: i64, dir: &std::path::Path) {
                 v["partition"], v["events"], v["first_offset"], v["last_offset"], v["instance"]
             );
         }
-        if v["type"] == "progress" {
+        let partition = v["partition"].as_i64().unwrap_or(-1);
+        if v["type"] == "progress" && lacking.contains(&partition) {
             eprintln!(
                 "progress p{} through {} next {} by {} at {}",
                 v["partition"], v["through_pane"], v["next_offset"], v["instance"], r.timestamp_ms
             );
         }
     }
+    let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-failure");
+    let _ = std::fs::remove_dir_all(&kept);
+    let _ = std::fs::create_dir_all(&kept);
     for n in [
         "fleet-0.log",
         "fleet-1.log",
@@ -194,13 +206,24 @@ fn diagnose(bootstrap: &str, column: &str, start: i64, dir: &std::path::Path) {
         "aggregate-0.log",
         "aggregate-1.log",
     ] {
-        for l in log_of(dir, n)
-            .lines()
-            .filter(|l| l.contains("fleet") || l.contains("assigned") || l.contains("revoked"))
-        {
-            eprintln!("{n}: {l}");
+        let _ = std::fs::copy(dir.join(n), kept.join(n));
+        for l in log_of(dir, n).lines().filter(|l| {
+            [
+                "following a partition",
+                "progress read back",
+                "gap",
+                "no offset",
+                "assigned",
+                "revoked",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
+        }) {
+            let v: Value = serde_json::from_str(l).unwrap_or_default();
+            eprintln!("{n}: {} {}", v["timestamp"], v["fields"]);
         }
     }
+    eprintln!("logs kept in {}", kept.display());
     panic!("window {start} of {column} differs");
 }
 
@@ -472,7 +495,13 @@ async fn three_instances_and_an_aggregator_report_what_one_instance_reports() {
                 "single reports of the window: {}",
                 single[&(column.clone(), *start)].len()
             );
-            diagnose(b, column, *start, d);
+            let sources = |r: &Value| -> BTreeSet<i64> {
+                (r["window"]["sources"].as_array().into_iter().flatten())
+                    .filter_map(|s| s["partition"].as_i64())
+                    .collect()
+            };
+            let lacking = &sources(s) - &sources(f);
+            diagnose(b, column, *start, &lacking, d);
         }
         for key in ["bins", "psi", "kl", "chi_square", "missing_rate", "family"] {
             assert_eq!(f[key], s[key], "{column} at {start}: {key}");

@@ -12,7 +12,6 @@
 //! prediction is produced), before the row is counted. A gap in a followed partition's offsets
 //! (records that did not come through this instance) is read back the same way; records that
 //! fail to decode there were dead letters and count for nothing, as they did live.
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use arrow_array::types::Int64Type;
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
 use driftline_operators::drift::monitor::RowOrigins;
-use driftline_operators::drift::partial::{FleetRecord, PartitionProgress};
+use driftline_operators::drift::partial::FleetRecord;
 use driftline_operators::drift::partial_builder::{PartialSettings, PartialsBuilder};
 use driftline_operators::infer::InferenceModel;
 use rdkafka::Message;
@@ -32,6 +31,7 @@ use crate::config::Settings;
 use crate::kafka::reader::PartitionReader;
 use crate::models::canary::fnv1a64;
 use crate::models::load::load_checked;
+use crate::stages::drift::fleet_progress::{published_through, read_progress, ProgressReading};
 use crate::stages::drift::tracker::{drift_columns, instance_name, load_profile};
 use crate::stages::drift::variants;
 use crate::stages::messages::DriftInput;
@@ -39,9 +39,6 @@ use crate::stages::messages::DriftInput;
 /// A gap longer than this is not read back: the partition is followed afresh instead (from
 /// the fleet's progress), which reads at most the open windows again.
 const MAX_GAP_RECORDS: i64 = 200_000;
-
-/// How long one reading of the fleet's progress serves partitions newly seen.
-const PROGRESS_READ_AGAIN: Duration = Duration::from_secs(5);
 
 /// The fleet's partition of the partials topic.
 pub fn partials_partition(fleet: &str, partitions: i32) -> i32 {
@@ -60,8 +57,8 @@ pub struct FleetPartials {
     model: Option<InferenceModel>,
     /// Records read back, for the log and the metrics.
     pub replayed: u64,
-    /// The latest reading of the fleet's progress, and when it was taken.
-    progress: Option<(Instant, HashMap<i32, PartitionProgress>)>,
+    /// The latest reading of the fleet's progress.
+    progress: Option<ProgressReading>,
 }
 
 impl FleetPartials {
@@ -155,6 +152,7 @@ impl FleetPartials {
             };
             tracing::info!(
                 partition,
+                through = ?through,
                 from_ms,
                 from,
                 to = offset,
@@ -175,56 +173,22 @@ impl FleetPartials {
     }
 
     /// The last pane through which `partition`'s windows were published (or declared not to
-    /// be anyone's), from the latest progress on the partials topic; a reading serves for
-    /// [`PROGRESS_READ_AGAIN`] (partitions move in groups: one reading serves a whole
-    /// rebalance). An older reading can only make a replay start earlier, which republishes
-    /// the same partials.
-    /// A partition the last reading did not know is read again: another instance may have
-    /// started following it since.
+    /// be anyone's), from the latest progress on the partials topic ([`published_through`]).
     fn published_progress(&mut self, partition: i32) -> anyhow::Result<Option<u64>> {
-        let known = |p: &Option<(Instant, HashMap<i32, PartitionProgress>)>| {
-            p.as_ref()
-                .filter(|(at, _)| at.elapsed() < PROGRESS_READ_AGAIN)
-                .and_then(|(_, all)| all.get(&partition))
-                .map(|p| p.through_pane)
-        };
-        if let Some(through) = known(&self.progress) {
-            return Ok(Some(through));
-        }
-        self.progress = Some((Instant::now(), self.read_progress()?));
-        Ok(known(&self.progress))
-    }
-
-    fn read_progress(&self) -> anyhow::Result<HashMap<i32, PartitionProgress>> {
-        let topic = &self.settings.fleet.partials_topic;
-        let (low, high) = self.reader.watermarks(topic, self.partials_partition)?;
-        let prefix = format!("{}|progress|", self.fleet);
-        let mut latest: HashMap<i32, PartitionProgress> = HashMap::new();
-        let started = Instant::now();
-        self.reader
-            .read(topic, self.partials_partition, low, high, |m| {
-                if !m.key().is_some_and(|k| k.starts_with(prefix.as_bytes())) {
-                    return Ok(());
-                }
-                if let Some(FleetRecord::Progress(p)) =
-                    m.payload().and_then(|b| serde_json::from_slice(b).ok())
-                {
-                    let newer = latest
-                        .get(&p.partition)
-                        .is_none_or(|old| p.through_pane >= old.through_pane);
-                    if newer {
-                        latest.insert(p.partition, p);
-                    }
-                }
-                Ok(())
-            })
-            .context("reading the fleet's progress back")?;
-        tracing::debug!(
-            records = high - low,
-            ms = started.elapsed().as_millis() as u64,
-            "fleet view: progress read back"
-        );
-        Ok(latest)
+        let mut cached = self.progress.take();
+        let (reader, topic) = (&self.reader, &self.settings.fleet.partials_topic);
+        let through = published_through(&mut cached, partition, Instant::now, || {
+            read_progress(
+                reader,
+                topic,
+                self.partials_partition,
+                &self.fleet,
+                partition,
+            )
+            .map(|(latest, _)| latest)
+        });
+        self.progress = cached;
+        through
     }
 
     /// Reads `partition` back from `from` up to `to`, decodes and scores it, and counts it.
