@@ -1,6 +1,7 @@
 //! An aggregator killed between two reports of a window: the next one reads the reports topic
 //! back, judges that window again and publishes only the columns that were missing, so every
-//! (column, window) is on the topic once.
+//! (column, window) is on the topic once. The topic holds a long history before: the read-back
+//! reads only its end, and the alert hysteresis continues from it.
 //!
 //! On the embedded broker: partials of two windows over two partitions, built here as an
 //! instance builds them; the reports topic already holds the first half of window 1's reports
@@ -16,31 +17,14 @@ use driftline::stages::drift::fleet::partials_partition;
 use driftline::stages::drift::tracker::{drift_columns, load_profile, monitor_settings};
 use driftline_operators::batch::{BatchBuilder, SourcePosition};
 use driftline_operators::decode::EventDecoder;
-use driftline_operators::drift::monitor::{DriftMonitor, RowOrigins};
+use driftline_operators::drift::monitor::{DriftMonitor, DriftReport, RowOrigins};
 use driftline_operators::drift::partial::{FleetRecord, FleetWindow};
 use driftline_operators::drift::partial_builder::{PartialSettings, PartialsBuilder};
 use driftline_tests::in_process::{demo_settings, embedded_broker};
 use driftline_tests::*;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
 use serde_json::Value;
 
 const PANE_MS: i64 = 2000;
-
-fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[(String, Vec<u8>)]) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("producer");
-    for (key, payload) in records {
-        let record = BaseRecord::to(topic)
-            .partition(partition)
-            .key(key.as_bytes())
-            .payload(&payload[..]);
-        producer.send(record).map_err(|(e, _)| e).expect("queued");
-    }
-    producer.flush(Duration::from_secs(30)).expect("flushed");
-}
 
 #[test]
 fn a_window_cut_off_between_two_reports_is_completed_once() {
@@ -143,7 +127,7 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
             (key, serde_json::to_vec(r).expect("json"))
         })
         .collect();
-    produce(&b, "partials", partition, &keyed);
+    produce_to_partition(&b, "partials", partition, &keyed);
 
     // What the dead aggregator published of window 1: its first half of the columns.
     let mut monitor_settings = monitor_settings(&settings);
@@ -155,11 +139,48 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
     let reports = monitor.judge_fleet(&merged).expect("judged").reports;
     let columns = reports.len();
     assert!(columns > 10, "{columns} columns");
-    let half: Vec<(String, Vec<u8>)> = reports[..columns / 2]
+    // Window 2's verdicts, for the alert the restored hysteresis must give.
+    let window_2: Vec<_> = records
         .iter()
-        .map(|r| (r.column.clone(), serde_json::to_vec(r).expect("json")))
+        .filter_map(|r| match r {
+            FleetRecord::Partial(p) if p.start_ms == start + PANE_MS => Some(p.clone()),
+            _ => None,
+        })
         .collect();
-    produce(&b, "fleet-drift", 0, &half);
+    let merged_2 = FleetWindow::merge(&window_2, Vec::new())
+        .expect("merge")
+        .expect("window 2");
+    let verdicts_2 = monitor.judge_fleet(&merged_2).expect("judged").reports;
+    // A column clean in both windows: its alert, opened two windows before window 1 in the
+    // history below, resolves in window 2 (`resolve_after` 3: clean before window 1, in 1, in
+    // 2), but only if the read-back restored it.
+    let clean = |r: &&DriftReport| r.verdict.drift == Some(false);
+    let resolving = (reports[..columns / 2].iter().filter(clean))
+        .map(|r| r.column.clone())
+        .find(|c| verdicts_2.iter().filter(clean).any(|r| &r.column == c))
+        .expect("a column clean in both windows");
+
+    // The aggregator's history: HISTORY windows before window 1, every column clean but
+    // `resolving`, which drifted two windows before window 1. Then what the dead aggregator
+    // published of window 1: its first half of the columns.
+    const HISTORY: i64 = 200;
+    let mut published: Vec<(String, Vec<u8>)> = Vec::new();
+    for k in (1..=HISTORY).rev() {
+        for r in &reports {
+            let mut old = r.clone();
+            old.window.start_ms = Some(start - k * PANE_MS);
+            old.window.end_ms = Some(start - (k - 1) * PANE_MS);
+            old.verdict.drift = Some(k == 2 && r.column == resolving);
+            published.push((old.column.clone(), serde_json::to_vec(&old).expect("json")));
+        }
+    }
+    let history = published.len();
+    published.extend(
+        reports[..columns / 2]
+            .iter()
+            .map(|r| (r.column.clone(), serde_json::to_vec(r).expect("json"))),
+    );
+    produce_to_partition(&b, "fleet-drift", 0, &published);
 
     let mut aggregator = DriftlineProcess::start_command(
         "aggregate",
@@ -171,7 +192,7 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
         &dir.path().join("aggregate.log"),
     );
     let limit = Instant::now() + Duration::from_secs(60);
-    while high_watermarks(&b, "fleet-drift", 1)[0] < (2 * columns) as i64 {
+    while high_watermarks(&b, "fleet-drift", 1)[0] < (history + 2 * columns) as i64 {
         assert!(
             Instant::now() < limit,
             "{} reports; log:\n{}",
@@ -191,7 +212,7 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
         Duration::from_secs(30),
     );
     let mut per_window: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for record in &on_topic {
+    for record in &on_topic[history..] {
         let r: Value = serde_json::from_slice(&record.payload).expect("report");
         let key = (
             r["column"].as_str().expect("column").to_string(),
@@ -199,11 +220,53 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
         );
         *per_window.entry(key).or_default() += 1;
     }
-    assert_eq!((end, on_topic.len()), (2 * columns, end), "{per_window:?}");
+    assert_eq!(
+        (end, on_topic.len()),
+        (history + 2 * columns, end),
+        "{per_window:?}"
+    );
     assert!(per_window.values().all(|&n| n == 1), "{per_window:?}");
+    assert_eq!(
+        per_window.len(),
+        2 * columns,
+        "windows 1 and 2, each column"
+    );
     let log = std::fs::read_to_string(dir.path().join("aggregate.log")).unwrap_or_default();
     assert!(
         log.contains("cut off while its reports were published"),
         "{log}"
+    );
+
+    // The hysteresis came back from the history: `resolving`'s alert resolves in window 2,
+    // and nothing opened it again.
+    let alerts_end = high_watermarks(&b, "fleet-alerts", 1)[0] as usize;
+    let alerts: Vec<Value> = read_topic(
+        &b,
+        "fleet-alerts",
+        alerts_end,
+        Duration::from_secs(30),
+        Duration::from_secs(30),
+    )
+    .iter()
+    .map(|r| serde_json::from_slice(&r.payload).expect("alert"))
+    .filter(|a: &Value| a["column"] == resolving.as_str())
+    .collect();
+    let states: Vec<(&Value, &Value)> = (alerts.iter())
+        .map(|a| (&a["state"], &a["window"]["start_ms"]))
+        .collect();
+    assert_eq!(
+        states,
+        [(&Value::from("resolved"), &Value::from(start + PANE_MS))],
+        "{resolving}"
+    );
+    // And it read only the end of the history to get there.
+    let read: i64 = (log.lines())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "aggregate: reports read back")
+        .and_then(|l| l["fields"]["records"].as_i64())
+        .expect("the read-back's log line");
+    assert!(
+        read < (history / 2) as i64,
+        "read {read} of {history} reports back"
     );
 }

@@ -200,6 +200,34 @@ mod tests {
         assert!(!t.is_open("income"));
     }
 
+    proptest::proptest! {
+        /// What the aggregator's read-back relies on: a column's last `resolve_after` verdicts
+        /// (or more), replayed on a new tracker, leave it where the whole history left it (open
+        /// or not, and the same clean streak: every later verdict gives the same transition).
+        #[test]
+        fn the_last_resolve_after_verdicts_give_the_state_of_the_whole_history(
+            history in proptest::collection::vec(proptest::bool::ANY, 0..60),
+            later in proptest::collection::vec(proptest::bool::ANY, 0..12),
+            resolve_after in 1u32..5,
+            extra in 0usize..4,
+        ) {
+            let policy = AlertPolicy { resolve_after };
+            let mut whole = AlertTracker::new(policy);
+            for &d in &history {
+                whole.observe("c", d);
+            }
+            let keep = (resolve_after as usize + extra).min(history.len());
+            let mut tail = AlertTracker::new(policy);
+            for &d in &history[history.len() - keep..] {
+                tail.observe("c", d);
+            }
+            proptest::prop_assert_eq!(whole.is_open("c"), tail.is_open("c"));
+            for &d in &later {
+                proptest::prop_assert_eq!(whole.observe("c", d), tail.observe("c", d));
+            }
+        }
+    }
+
     /// The procedures' textbook definitions, rejection by rejection, against the thresholds.
     #[test]
     fn thresholds_reject_exactly_what_each_procedure_rejects() {
