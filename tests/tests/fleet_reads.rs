@@ -2,7 +2,8 @@
 //!
 //! - The reader (`kafka/reader.rs`): one reader serves every read of an instance, so a read
 //!   must see exactly its own range, whatever earlier reads fetched and left unread (a fetch
-//!   returns more than a read asks for). A read that skipped ahead would miss records.
+//!   returns more than a read asks for). A read that skipped ahead would miss records. A long
+//!   read goes on as long as records come.
 //! - The progress look-up (`stages/drift/fleet_progress.rs`) reads the partials topic from its
 //!   end: a take-over costs the last windows' records, not the fleet's history.
 use std::time::Duration;
@@ -67,6 +68,40 @@ fn each_read_sees_its_own_range() {
             "round {round}: a read that starts before where the last one stopped"
         );
     }
+}
+
+/// A replay decodes and scores every record it reads, so a long window's replay takes a while
+/// in all: the reader's timeout is for a read that gets no record, not for a long one.
+#[test]
+fn a_read_back_longer_than_the_timeout_goes_on_while_records_come() {
+    let broker = embedded_broker(1, 1);
+    broker.create_topic("t", 1).expect("topic");
+    let b = broker.bootstrap_servers();
+    produce_to_partition(b, "t", 0, &numbered(500));
+    let settings = demo_settings(b, "reader-test", &[]);
+    let timeout = Duration::from_millis(500);
+    let reader = PartitionReader::new(&settings, timeout).expect("reader");
+    let started = std::time::Instant::now();
+    let mut seen = 0;
+    reader
+        .read("t", 0, 0, 500, |_| {
+            // As scoring the record would.
+            std::thread::sleep(Duration::from_millis(2));
+            seen += 1;
+            Ok(())
+        })
+        .expect("a read that takes longer than the timeout, with records coming");
+    assert_eq!(seen, 500);
+    assert!(started.elapsed() > 2 * timeout, "{:?}", started.elapsed());
+    // Past the log's end there is nothing to wait for: the read stops there.
+    let mut past_the_end = 0;
+    reader
+        .read("t", 0, 490, 600, |_| {
+            past_the_end += 1;
+            Ok(())
+        })
+        .expect("read to the end");
+    assert_eq!(past_the_end, 10);
 }
 
 /// `(key, payload)` of a progress record of input partition `partition` through `through`.

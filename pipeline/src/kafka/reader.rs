@@ -18,7 +18,8 @@ pub struct PartitionReader {
 }
 
 impl PartitionReader {
-    /// A reader with the pipeline's client properties; each read gives up after `timeout`.
+    /// A reader with the pipeline's client properties; a read gives up after `timeout`
+    /// without a record, a look-up after `timeout` without an answer.
     pub fn new(settings: &Settings, timeout: Duration) -> anyhow::Result<PartitionReader> {
         let k = &settings.kafka;
         let consumer: BaseConsumer = client_config(settings, Role::Consumer)
@@ -83,7 +84,8 @@ impl PartitionReader {
     }
 
     /// Calls `each` with every record of `topic`'s `partition` from offset `from` up to
-    /// (not including) `to`, in order.
+    /// (not including) `to`, in order. It gives up after the reader's timeout without a
+    /// record, not after that long in all: replaying a long window takes as long as it takes.
     pub fn read(
         &self,
         topic: &str,
@@ -98,7 +100,7 @@ impl PartitionReader {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
         self.consumer.assign(&tpl)?;
-        let deadline = Instant::now() + self.timeout;
+        let mut deadline = Instant::now() + self.timeout;
         let mut next = from;
         let result = loop {
             if next >= to {
@@ -106,7 +108,7 @@ impl PartitionReader {
             }
             if Instant::now() > deadline {
                 break Err(anyhow::anyhow!(
-                    "reading {topic}/{partition} from {from} to {to} took over {} ms (at {next})",
+                    "reading {topic}/{partition} from {from} to {to}: no record for {} ms (at {next})",
                     self.timeout.as_millis()
                 ));
             }
@@ -126,6 +128,7 @@ impl PartitionReader {
                         break Ok(());
                     }
                     next = m.offset() + 1;
+                    deadline = Instant::now() + self.timeout;
                     each(&m)?;
                 }
             }
