@@ -119,13 +119,7 @@ fn a_window_cut_off_between_two_reports_is_completed_once() {
     let partition = partials_partition(&settings.fleet_name(), 1);
     let keyed: Vec<(String, Vec<u8>)> = records
         .iter()
-        .map(|r| {
-            let key = match r {
-                FleetRecord::Partial(p) => p.key(),
-                FleetRecord::Progress(p) => p.key(),
-            };
-            (key, serde_json::to_vec(r).expect("json"))
-        })
+        .map(|r| (r.key(), serde_json::to_vec(r).expect("json")))
         .collect();
     produce_to_partition(&b, "partials", partition, &keyed);
 

@@ -92,7 +92,12 @@ pub struct PartitionProgress {
 
 impl PartitionProgress {
     pub fn key(&self) -> String {
-        format!("{}|progress|{}", self.fleet, self.partition)
+        format!("{}{}", Self::key_prefix(&self.fleet), self.partition)
+    }
+
+    /// What the keys of `fleet`'s progress records start with.
+    pub fn key_prefix(fleet: &str) -> String {
+        format!("{fleet}|progress|")
     }
 }
 
@@ -102,6 +107,16 @@ impl PartitionProgress {
 pub enum FleetRecord {
     Partial(ColumnPartial),
     Progress(PartitionProgress),
+}
+
+impl FleetRecord {
+    /// The record's key on the partials topic.
+    pub fn key(&self) -> String {
+        match self {
+            FleetRecord::Partial(p) => p.key(),
+            FleetRecord::Progress(p) => p.key(),
+        }
+    }
 }
 
 /// One column of a window, summed over the partitions that reported it.

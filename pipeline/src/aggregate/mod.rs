@@ -25,7 +25,6 @@ use anyhow::{bail, Context};
 use driftline_operators::drift::monitor::DriftMonitor;
 use driftline_operators::drift::partial::FleetRecord;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
@@ -33,6 +32,7 @@ use serde::Serialize;
 use crate::clock::now_ms;
 use crate::config::Settings;
 use crate::kafka::client::{client_config, Role};
+use crate::kafka::producer::send_waiting;
 use crate::kafka::reader::PartitionReader;
 use crate::stages::drift::fleet::partials_partition;
 use crate::stages::drift::tracker::{load_profile, monitor_settings};
@@ -126,17 +126,23 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
             );
         }
         holds_fleet = holds_now;
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let m = message.context("reading partials")?;
-            next_offsets.insert(m.partition(), m.offset() + 1);
-            let record = m
-                .payload()
-                .and_then(|b| serde_json::from_slice::<FleetRecord>(b).ok());
-            let taken = match record {
-                Some(r) if m.partition() == my_partition => windows.take(r, m.offset(), now_ms()),
-                _ => Taken::Ignored,
-            };
-            metrics.taken(taken);
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            // As the pipeline's consumer: librdkafka retries, the error is worth a line.
+            Some(Err(e)) => tracing::warn!(error = %e, "aggregate: consumer error"),
+            Some(Ok(m)) => {
+                next_offsets.insert(m.partition(), m.offset() + 1);
+                let record = m
+                    .payload()
+                    .and_then(|b| serde_json::from_slice::<FleetRecord>(b).ok());
+                let taken = match record {
+                    Some(r) if m.partition() == my_partition => {
+                        windows.take(r, m.offset(), now_ms())
+                    }
+                    _ => Taken::Ignored,
+                };
+                metrics.taken(taken);
+            }
         }
         let due = windows.due(now_ms());
         for window in &due {
@@ -180,28 +186,25 @@ pub fn run(settings: &Settings, stop: &AtomicBool) -> anyhow::Result<AggregateSu
         }
         metrics.pending.store(windows.pending(), Ordering::Relaxed);
         if !due.is_empty() || last_commit.elapsed() > Duration::from_secs(1) {
-            // Reports first, then the partials they came from.
-            producer
-                .flush(Duration::from_secs(30))
-                .context("fleet reports were not acknowledged")?;
-            commit(
+            settle(
+                &producer,
                 &consumer,
                 &f.partials_topic,
                 &next_offsets,
                 my_partition,
                 &windows,
-            );
+            )?;
             last_commit = Instant::now();
         }
     }
-    producer.flush(Duration::from_secs(30))?;
-    commit(
+    settle(
+        &producer,
         &consumer,
         &f.partials_topic,
         &next_offsets,
         my_partition,
         &windows,
-    );
+    )?;
     health.stopping.store(true, Ordering::Relaxed);
     exporter.shutdown();
     Ok(metrics.summary())
@@ -230,17 +233,27 @@ fn send(
     value: &impl Serialize,
 ) -> anyhow::Result<()> {
     let payload = serde_json::to_vec(value)?;
-    let mut record = BaseRecord::to(topic).key(key).payload(&payload[..]);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e).with_context(|| format!("producing to {topic}")),
-        }
-    }
+    let record = BaseRecord::to(topic)
+        .key(key.as_bytes())
+        .payload(&payload[..]);
+    send_waiting(producer, record).with_context(|| format!("producing to {topic}"))
+}
+
+/// Waits for the reports sent so far to be acknowledged, then commits the partials they came
+/// from.
+fn settle(
+    producer: &FleetProducer,
+    consumer: &BaseConsumer,
+    topic: &str,
+    next_offsets: &HashMap<i32, i64>,
+    my_partition: i32,
+    windows: &FleetWindows,
+) -> anyhow::Result<()> {
+    producer
+        .flush(Duration::from_secs(30))
+        .context("fleet reports were not acknowledged")?;
+    commit(consumer, topic, next_offsets, my_partition, windows);
+    Ok(())
 }
 
 /// Commits what may be committed: the fleet's partition up to its oldest window in waiting,

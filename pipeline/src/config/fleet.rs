@@ -70,6 +70,9 @@ impl Settings {
         if f.ks_grid_points < 2 {
             p.push("fleet.ks_grid_points must be at least 2".into());
         }
+        if f.replay_timeout_ms == 0 {
+            p.push("fleet.replay_timeout_ms must be positive".into());
+        }
         p
     }
 }

@@ -204,13 +204,14 @@ fn the_settings_may_name_the_cores_to_plan_for() {
 fn the_fleet_view_needs_time_windows_one_topic_and_a_profile_file() {
     let schema = "[schema]\nfeatures = [{ name = \"x\", type = \"f32\" }]\n";
     let refused = Settings::from_toml(&format!(
-        "{schema}[kafka]\ninput_topics = [\"a\", \"b\"]\n[drift]\nenabled = true\n[fleet]\nenabled = true\n"
+        "{schema}[kafka]\ninput_topics = [\"a\", \"b\"]\n[drift]\nenabled = true\n[fleet]\nenabled = true\nreplay_timeout_ms = 0\n"
     ));
     let why = format!("{:?}", refused.err());
     for needed in [
         "event-time windows",
         "needs drift.profile",
         "exactly one input topic",
+        "replay_timeout_ms must be positive",
     ] {
         assert!(why.contains(needed), "{needed}: {why}");
     }

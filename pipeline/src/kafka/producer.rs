@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
 use crate::config::Settings;
 use crate::kafka::client::{client_config, Role};
-use crate::kafka::delivery::{Delivery, SinkContext};
+use crate::kafka::delivery::SinkContext;
 use crate::kafka::offsets::OffsetTracker;
 use crate::telemetry::health::HealthState;
 use crate::telemetry::metrics::PipelineMetrics;
@@ -77,17 +77,17 @@ pub fn check_output_topics(settings: &Settings, producer: &SinkProducer) -> anyh
 }
 
 /// What to do with a record the producer refused.
-pub enum SendRefusal<'a> {
+pub enum SendRefusal<'a, O: rdkafka::util::IntoOpaque> {
     /// The local queue is full: wait for deliveries to drain it and retry the same record.
-    QueueFull(BaseRecord<'a, [u8], [u8], Arc<Delivery>>),
+    QueueFull(BaseRecord<'a, [u8], [u8], O>),
     Fatal(KafkaError),
 }
 
 /// Enqueues a record; the caller decides how to wait when the queue is full.
-pub fn try_send<'a>(
-    producer: &SinkProducer,
-    record: BaseRecord<'a, [u8], [u8], Arc<Delivery>>,
-) -> Result<(), SendRefusal<'a>> {
+pub fn try_send<'a, C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    record: BaseRecord<'a, [u8], [u8], C::DeliveryOpaque>,
+) -> Result<(), SendRefusal<'a, C::DeliveryOpaque>> {
     match producer.send(record) {
         Ok(()) => Ok(()),
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
@@ -101,10 +101,11 @@ pub fn try_send<'a>(
 pub const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(2);
 
 /// Enqueues a record from a thread of its own, waiting while the queue is full (drift reports,
-/// alerts, label dead letters: records that no other bound holds back).
-pub fn send_waiting(
-    producer: &SinkProducer,
-    mut record: BaseRecord<'_, [u8], [u8], Arc<Delivery>>,
+/// alerts, label dead letters, the aggregator's reports: records that no other bound holds
+/// back).
+pub fn send_waiting<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
 ) -> Result<(), KafkaError> {
     loop {
         match try_send(producer, record) {

@@ -89,7 +89,7 @@ pub fn read_progress(
     wanted: i32,
 ) -> anyhow::Result<(HashMap<i32, PartitionProgress>, i64)> {
     let (low, high) = reader.watermarks(topic, partition)?;
-    let prefix = format!("{fleet}|progress|");
+    let prefix = PartitionProgress::key_prefix(fleet);
     let mut latest: HashMap<i32, PartitionProgress> = HashMap::new();
     let started = Instant::now();
     let (mut to, mut span) = (high, PROGRESS_TAIL_RECORDS);

@@ -202,10 +202,7 @@ impl DriftStage {
             fleet.partials_partition,
         );
         for record in &records {
-            let key = match record {
-                FleetRecord::Partial(p) => p.key(),
-                FleetRecord::Progress(p) => p.key(),
-            };
+            let key = record.key();
             let payload = serde_json::to_vec(record)?;
             let record = BaseRecord::with_opaque_to(topic, Delivery::side())
                 .partition(partition)
